@@ -1,0 +1,1 @@
+//! The EC2 catalog (stub: being written).

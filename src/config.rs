@@ -1,0 +1,1 @@
+//! Scenario and manifest parsing (stub: being written).

@@ -1,0 +1,15 @@
+//! karpsim: an offline simulator of Karpenter's provisioning and disruption over a real EC2
+//! catalog.
+//!
+//! Brief overview of the principal modules:
+//! - [`units`]: Kubernetes quantities, Go durations, simulated time.
+//! - [`resources`]: resource vectors.
+//! - [`catalog`]: the EC2 instance types, prices and Spot data (embedded `pricing-data/`).
+//! - [`config`]: the scenario file and the Kubernetes manifests it names, parsed and validated.
+//! - [`workload`]: the pod trace (streamed) and pod templates.
+
+pub mod catalog;
+pub mod config;
+pub mod resources;
+pub mod units;
+pub mod workload;

@@ -1,0 +1,1 @@
+//! Pod trace and templates (stub: being written).
