@@ -92,7 +92,7 @@ impl ResourceName {
 }
 
 /// A vector of resource milli-values.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Resources(pub [i64; NUM_RESOURCES]);
 
 impl Resources {

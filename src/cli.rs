@@ -1,0 +1,423 @@
+//! The `karpsim` command line: argument types (clap derive) and the commands that wire the
+//! library together. The only module that prints or touches the terminal.
+//!
+//! Owns: `run`, `validate`, `catalog`, exit codes (0 ok, 1 a `check` regression, 2 bad input
+//! or usage), the report folder choice and the progress display. May not: implement
+//! simulation rules.
+
+use crate::catalog::Catalog;
+use crate::compile::{self, ArrivalBuilder, Compiled};
+use crate::config::{self, ConfigErrors};
+use crate::engine::{Arrival, Engine, EngineError, MemoryRecorder, Recorder, RunSummary};
+use crate::report::{self, FileRecorder};
+use crate::workload::{TraceReader, TraceRow};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// karpsim: replay pod traces through Karpenter's provisioning over the real EC2 catalog.
+#[derive(Debug, Parser)]
+#[command(
+    name = "karpsim",
+    version,
+    about = "Offline Karpenter simulator: replay a pod trace against your NodePools and EC2NodeClasses \
+             over the real EC2 catalog, and see the nodes Karpenter would launch, what they cost and \
+             how long pods wait.",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Simulate a scenario and write reports (summary.json, nodes.csv, pods.csv, ...).
+    ///
+    /// Pods from the trace arrive; kube-scheduler binds those that fit a Ready node; the rest
+    /// reach Karpenter's batcher (1s idle / 10s max window), whose provisioning pass packs them
+    /// onto existing and in-flight capacity first and then onto new NodeClaims, NodePool by
+    /// NodePool in weight order. Each NodeClaim launches the cheapest fitting offering
+    /// (Spot before on-demand when both are allowed) and turns Ready after the launch latency.
+    Run {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// Report folder [default: reports/<scenario name>/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check every input of a scenario (scenario, NodePools, EC2NodeClasses, templates,
+    /// DaemonSets, PDBs and every trace row) and print every problem, without simulating.
+    Validate {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+    },
+    /// List the instance types (with prices and allocatable resources) that a NodePool allows.
+    Catalog {
+        /// A file of NodePool (karpenter.sh/v1) and EC2NodeClass (karpenter.k8s.aws/v1) manifests.
+        nodepools: PathBuf,
+        /// AWS region whose prices to use.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Zones, comma-separated [default: the region's first three].
+        #[arg(long, value_delimiter = ',')]
+        zones: Option<Vec<String>>,
+        /// Show at most this many types per NodePool (cheapest first); 0 = all.
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+    },
+    /// (not built yet) Run the base scenario and every variant side by side.
+    Compare { scenario: PathBuf },
+    /// (not built yet) Run a grid of scenario variations.
+    Sweep { scenario: PathBuf },
+    /// (not built yet) CI gate against a baseline summary.json.
+    Check { scenario: PathBuf },
+    /// (not built yet) Write a seeded synthetic trace.
+    Generate {},
+    /// (not built yet) Convert a real trace into karpsim's CSV.
+    Import {},
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run { scenario, out, seed, quiet } => cmd_run(&scenario, out.as_deref(), seed, quiet),
+        Command::Validate { scenario } => cmd_validate(&scenario),
+        Command::Catalog { nodepools, region, zones, limit } => cmd_catalog(&nodepools, &region, zones, limit),
+        Command::Compare { .. } => not_built("compare", 3),
+        Command::Sweep { .. } => not_built("sweep", 5),
+        Command::Check { .. } => not_built("check", 5),
+        Command::Generate { .. } => not_built("generate", 5),
+        Command::Import { .. } => not_built("import", 5),
+    }
+}
+
+fn not_built(cmd: &str, issue: u32) -> ExitCode {
+    eprintln!("karpsim {cmd}: not built yet (planned in issue #{issue}); `karpsim run` and `karpsim validate` work today");
+    ExitCode::from(2)
+}
+
+fn print_config_errors(e: &ConfigErrors) {
+    for err in &e.0 {
+        eprintln!("error: {err}");
+    }
+    eprintln!("{} problem(s) found", e.0.len());
+}
+
+/// Everything a run needs, loaded and lowered.
+pub struct Prepared {
+    pub loaded: config::LoadedScenario,
+    pub catalog: std::borrow::Cow<'static, Catalog>,
+    pub compiled: Compiled,
+}
+
+/// Loads, validates and lowers a scenario. Errors are printable lines.
+pub fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
+    let loaded = config::load_scenario(path).map_err(|e| e.0.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+    let cp = &loaded.scenario.catalog;
+    let catalog: std::borrow::Cow<'static, Catalog> = if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
+        std::borrow::Cow::Borrowed(Catalog::embedded().map_err(|e| vec![e.to_string()])?)
+    } else {
+        std::borrow::Cow::Owned(
+            Catalog::from_files(cp.instance_types.as_deref(), cp.on_demand_prices.as_deref(), cp.spot.as_deref())
+                .map_err(|e| vec![e.to_string()])?,
+        )
+    };
+    let compiled = compile::compile(&loaded, &catalog)
+        .map_err(|errs| errs.iter().map(|e| format!("{}: {e}", path.display())).collect::<Vec<_>>())?;
+    Ok(Prepared { loaded, catalog, compiled })
+}
+
+/// Builds the arrival source of a prepared scenario: the trace streamed when sorted, or read
+/// whole and sorted (`sorted_whole`).
+fn arrivals<'a>(p: &'a Prepared, sorted_whole: bool) -> Result<Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>, String> {
+    let Some(trace) = &p.loaded.scenario.workload.pods else {
+        if p.loaded.scenario.workload.generate.is_some() {
+            return Err("workload.generate: synthetic workloads are not built yet (planned in issue #5); give a trace in workload.pods".into());
+        }
+        return Ok(Box::new(std::iter::empty()));
+    };
+    let requests_optional = !p.compiled.templates.is_empty();
+    let mut builder = ArrivalBuilder::new(&p.compiled.templates);
+    let file = trace.display().to_string();
+    let lower = move |r: Result<TraceRow, crate::workload::TraceError>, b: &mut ArrivalBuilder| -> Result<Arrival, String> {
+        let row = r.map_err(|e| e.to_string())?;
+        b.arrival(&row).map_err(|e| format!("{file}:{}: {e}", row.line))
+    };
+    if sorted_whole {
+        let rows = crate::workload::read_all_sorted(trace, requests_optional).map_err(|e| e.to_string())?;
+        Ok(Box::new(rows.into_iter().map(move |r| lower(Ok(r), &mut builder))))
+    } else {
+        let reader = TraceReader::open(trace, requests_optional).map_err(|e| e.to_string())?;
+        Ok(Box::new(reader.map(move |r| lower(r, &mut builder))))
+    }
+}
+
+/// Runs a prepared scenario with the recorder `make` creates, re-reading an unsorted trace
+/// whole (the first recorder is handed to `discard`).
+pub fn simulate<R: Recorder>(
+    p: &Prepared,
+    setup: &crate::engine::SimSetup,
+    make: &mut dyn FnMut() -> Result<R, String>,
+    discard: &mut dyn FnMut(R),
+) -> Result<(RunSummary, R), (String, Option<R>)> {
+    let mut rec = make().map_err(|e| (e, None))?;
+    let src = match arrivals(p, false) {
+        Ok(s) => s,
+        Err(e) => return Err((e, Some(rec))),
+    };
+    let first = Engine::new(setup, src, &mut rec).run();
+    match first {
+        Ok(s) => Ok((s, rec)),
+        Err(EngineError::Unsorted(..)) => {
+            discard(rec);
+            let mut rec = make().map_err(|e| (e, None))?;
+            let src = match arrivals(p, true) {
+                Ok(s) => s,
+                Err(e) => return Err((e, Some(rec))),
+            };
+            match Engine::new(setup, src, &mut rec).run() {
+                Ok(s) => Ok((s, rec)),
+                Err(e) => Err((e.to_string(), Some(rec))),
+            }
+        }
+        Err(e) => Err((e.to_string(), Some(rec))),
+    }
+}
+
+/// Runs a scenario fully in memory (tests, compare).
+pub fn simulate_in_memory(p: &Prepared, setup: &crate::engine::SimSetup) -> Result<(RunSummary, MemoryRecorder), String> {
+    simulate(p, setup, &mut || Ok(MemoryRecorder::default()), &mut |_| {}).map_err(|(e, _)| e)
+}
+
+fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> ExitCode {
+    let started = std::time::Instant::now();
+    let p = match prepare(path) {
+        Ok(p) => p,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let mut setup = p.compiled.setup.clone();
+    if let Some(s) = seed {
+        setup.seed = s;
+    }
+    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("reports").join(&setup.name));
+    // Records stream into a hidden staging folder that is moved into place only on success.
+    let mut make = || FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()));
+    let (summary, rec) = match simulate(&p, &setup, &mut make, &mut |r: FileRecorder| r.abort()) {
+        Ok(x) => x,
+        Err((e, rec)) => {
+            if let Some(r) = rec {
+                r.abort();
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    if let Err(e) = write_reports(rec, &dir, &setup, &p, &summary, path, wall) {
+        eprintln!("error: writing {}: {e}", dir.display());
+        return ExitCode::from(2);
+    }
+    if !quiet {
+        println!(
+            "{}: ${:.2} total (on-demand ${:.2}, spot ${:.2}); {} pods, p50/p99 pending {:.1}s/{:.1}s; {} nodes launched, peak {}",
+            setup.name,
+            summary.cost_total,
+            summary.cost_on_demand,
+            summary.cost_spot,
+            summary.pods_total,
+            summary.pending_percentile(50.0),
+            summary.pending_percentile(99.0),
+            summary.nodes_launched,
+            summary.nodes_peak
+        );
+        println!("reports written to {}/", dir.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn write_reports(fr: FileRecorder, dir: &Path, setup: &crate::engine::SimSetup, p: &Prepared, s: &RunSummary, scenario: &Path, wall: f64) -> std::io::Result<()> {
+    let extra = serde_json::json!({
+        "region": p.compiled.region,
+        "zones": p.compiled.zones,
+        "skipped_nodepools": setup.skipped_pools.iter().map(|(n, w)| serde_json::json!({"nodepool": n, "reason": w})).collect::<Vec<_>>(),
+    });
+    let summary = report::summary_json(&setup.name, setup.seed, s, extra);
+    let md = report::summary_md(&setup.name, setup.seed, s, &p.compiled.notes);
+    let manifest = serde_json::json!({
+        "karpsim_version": env!("CARGO_PKG_VERSION"),
+        "command_line": std::env::args().collect::<Vec<_>>(),
+        "scenario": scenario.display().to_string(),
+        "seed": setup.seed,
+        "wall_clock_seconds": report::round6(wall),
+        "events_processed": s.events_processed,
+        "events_per_second": if wall > 0.0 { (s.events_processed as f64 / wall).round() } else { 0.0 },
+    });
+    fr.finish(dir, &summary, &md, &manifest)
+}
+
+fn cmd_validate(path: &Path) -> ExitCode {
+    let p = match prepare(path) {
+        Ok(p) => p,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{} problem(s) found", errs.len());
+            return ExitCode::from(2);
+        }
+    };
+    let mut problems = 0usize;
+    let mut rows = 0u64;
+    if let Some(trace) = &p.loaded.scenario.workload.pods {
+        let requests_optional = !p.compiled.templates.is_empty();
+        match TraceReader::open(trace, requests_optional) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                problems += 1;
+            }
+            Ok(reader) => {
+                let mut b = ArrivalBuilder::new(&p.compiled.templates);
+                for r in reader {
+                    rows += 1;
+                    match r {
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            problems += 1;
+                        }
+                        Ok(row) => {
+                            if let Err(e) = b.arrival(&row) {
+                                eprintln!("error: {}:{}: {e}", trace.display(), row.line);
+                                problems += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if problems > 0 {
+        eprintln!("{problems} problem(s) found");
+        return ExitCode::from(2);
+    }
+    println!(
+        "{}: ok ({} NodePools usable, {} skipped; {} EC2NodeClasses; {} trace rows)",
+        path.display(),
+        p.compiled.setup.templates.len(),
+        p.compiled.setup.skipped_pools.len(),
+        p.loaded.nodeclasses.len(),
+        rows
+    );
+    for n in &p.compiled.notes {
+        println!("note: {n}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usize) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (pools, classes) = match config::parse_manifests(&text, path) {
+        Ok(x) => x,
+        Err(e) => {
+            print_config_errors(&e);
+            return ExitCode::from(2);
+        }
+    };
+    let cat = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(zones) = zones.or_else(|| Catalog::default_zones(region)) else {
+        eprintln!("error: --region: unknown region `{region}` (known: {})", Catalog::known_regions().join(", "));
+        return ExitCode::from(2);
+    };
+    if pools.is_empty() {
+        eprintln!("error: {}: no NodePool in the file", path.display());
+        return ExitCode::from(2);
+    }
+    for np in &pools {
+        let class = classes.iter().find(|c| c.name == np.spec.template.spec.node_class_ref.name);
+        let shape = class.map(compile::nodeclass_shape).unwrap_or(compile::NodeClassShape {
+            family: crate::catalog::AmiFamily::AL2023,
+            kubelet: Default::default(),
+            root_volume_gib: None,
+        });
+        let its = std::sync::Arc::new(compile::instance_types(cat, region, &zones, &shape));
+        let lite = crate::scheduler::NodePoolSpecLite {
+            name: np.name.clone(),
+            weight: np.spec.weight.unwrap_or(0),
+            requirements: compile::requirements(&np.spec.template.spec.requirements),
+            labels: np.spec.template.labels.iter().map(|(k, v)| (crate::labels::Sym::new(k), crate::labels::Sym::new(v))).collect(),
+            taints: compile::taints(&np.spec.template.spec.taints),
+            startup_taints: Vec::new(),
+            limits: None,
+            node_class: Some(np.spec.template.spec.node_class_ref.name.clone()),
+        };
+        println!("NodePool {} ({}, {}, zones {}):", np.name, if class.is_some() { format!("EC2NodeClass {}", np.spec.template.spec.node_class_ref.name) } else { "EC2NodeClass not in this file: AL2023 defaults assumed".into() }, region, zones.join(","));
+        match crate::scheduler::build_template(&lite, its.clone(), &[], false) {
+            Err(why) => println!("  no instance type: {why}"),
+            Ok(t) => {
+                let mut rows: Vec<(f64, String)> = Vec::new();
+                for i in &t.candidates {
+                    let it = &its[*i as usize];
+                    let od = it.offerings.iter().filter(|o| o.capacity_type == crate::labels::ON_DEMAND && t.requirements.allows(crate::labels::ZONE, o.zone)).map(|o| o.price).fold(f64::NAN, f64::min);
+                    let spot = it.offerings.iter().filter(|o| o.capacity_type == crate::labels::SPOT && t.requirements.allows(crate::labels::ZONE, o.zone)).map(|o| o.price).fold(f64::NAN, f64::min);
+                    let allows_spot = t.requirements.allows(crate::labels::CAPACITY_TYPE, crate::labels::SPOT);
+                    let allows_od = t.requirements.allows(crate::labels::CAPACITY_TYPE, crate::labels::ON_DEMAND);
+                    let band = it.offerings.iter().find_map(|o| o.interruption_band).map(|b| crate::catalog::SpotAdvice::band_label(b).unwrap_or("?").to_string());
+                    let cheapest = [(allows_od, od), (allows_spot, spot)].iter().filter(|(a, p)| *a && p.is_finite()).map(|(_, p)| *p).fold(f64::INFINITY, f64::min);
+                    rows.push((
+                        cheapest,
+                        format!(
+                            "  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}",
+                            it.name.as_str(),
+                            crate::units::format_milli(it.allocatable.cpu()),
+                            format!("{}Mi", it.allocatable.memory() / crate::resources::MIB_MILLI),
+                            it.allocatable.get(crate::resources::ResourceName::Pods) / 1000,
+                            if allows_od && od.is_finite() { format!("${od:.4}") } else { "-".into() },
+                            if allows_spot && spot.is_finite() { format!("${spot:.4}") } else if allows_spot { "no data".into() } else { "-".into() },
+                            if allows_spot { band.unwrap_or_else(|| "no Spot Advisor entry: no Spot offering assumed".into()) } else { String::new() },
+                        ),
+                    ));
+                }
+                rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                println!("  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}", "instance type", "cpu", "memory", "pods", "on-demand", "spot", "interruption");
+                let n = rows.len();
+                for (_, r) in rows.iter().take(if limit == 0 { n } else { limit }) {
+                    println!("{r}");
+                }
+                println!("  {n} instance types allowed (allocatable shown; prices USD/hour; Spot = on-demand x (1 - Advisor savings))");
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,1302 @@
+//! The discrete-event engine: pod arrivals, kube-scheduler, Karpenter's batcher and
+//! provisioner, launches, registration, pod lifetimes, costs.
+//!
+//! Owns: simulated time (integer milliseconds), the event queue ordered by (time, sequence),
+//! the seeded RNG streams (one per subsystem), cluster state, and the records it hands to a
+//! [`Recorder`]. May not: parse files, print, or read the wall clock.
+
+pub mod kube;
+
+use crate::labels::{self, Sym};
+use crate::launch::{self, LaunchError};
+use crate::model::{HostPort, PodInfo, Taint, untolerated};
+use crate::requirements::{Requirement, Requirements};
+use crate::resources::{ResourceName, Resources};
+use crate::scheduler::topology::DomainGroup;
+use crate::scheduler::{
+    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, NodePoolTemplate, Scheduler, SimRng, SolveInput,
+    Unavailable,
+};
+use rand::{RngExt, SeedableRng};
+use rand_distr::Distribution;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+/// Karpenter's pod requeue period while a pod stays provisionable.
+pub const REQUEUE_MS: u64 = 10_000;
+/// The ICE cache TTL (`UnavailableOfferingsTTL`).
+pub const ICE_TTL_MS: u64 = 180_000;
+/// Timeline resolution.
+pub const TIMELINE_STEP_MS: u64 = 60_000;
+
+/// A latency distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    Constant(u64),
+    /// Log-normal with the given median and 90th percentile (ms).
+    LogNormal { median_ms: u64, p90_ms: u64 },
+}
+
+impl Latency {
+    /// Draws one latency in whole milliseconds.
+    pub fn sample(&self, rng: &mut SimRng) -> u64 {
+        match *self {
+            Latency::Constant(ms) => ms,
+            Latency::LogNormal { median_ms, p90_ms } => {
+                let mu = (median_ms.max(1) as f64).ln();
+                let sigma = ((p90_ms.max(median_ms).max(1) as f64).ln() - mu) / 1.281_551_565_544_600_4;
+                match rand_distr::LogNormal::new(mu, sigma.max(0.0)) {
+                    Ok(d) => d.sample(rng).round().clamp(0.0, 86_400_000.0) as u64,
+                    Err(_) => median_ms,
+                }
+            }
+        }
+    }
+}
+
+/// kube-scheduler's scoring strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    LeastAllocated,
+    MostAllocated,
+}
+
+/// Controller settings (every default is Karpenter's own).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub batch_idle_ms: u64,
+    pub batch_max_ms: u64,
+    /// NodeClaim created → node Ready.
+    pub launch_latency: Latency,
+    /// NodeClaim created → instance launched (CreateFleet returned).
+    pub create_fleet_ms: u64,
+    /// Node Ready → pod Running.
+    pub pod_startup_ms: u64,
+    pub scoring: Scoring,
+    /// Probability that EC2 reports insufficient capacity for one Spot override.
+    pub spot_ice_probability: f64,
+    pub min_values_best_effort: bool,
+    pub ignore_preferences: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            batch_idle_ms: 1_000,
+            batch_max_ms: 10_000,
+            launch_latency: Latency::LogNormal { median_ms: 40_000, p90_ms: 70_000 },
+            create_fleet_ms: 2_000,
+            pod_startup_ms: 5_000,
+            scoring: Scoring::LeastAllocated,
+            spot_ice_probability: 0.0,
+            min_values_best_effort: false,
+            ignore_preferences: false,
+        }
+    }
+}
+
+/// A node that exists before the run (not managed by Karpenter).
+#[derive(Debug, Clone)]
+pub struct ExistingSpec {
+    pub name: Sym,
+    pub instance_type: InstanceType,
+    pub zone: Sym,
+    pub capacity_type: Sym,
+    pub price: f64,
+    pub labels: Vec<(Sym, Sym)>,
+    pub taints: Vec<Taint>,
+}
+
+/// Everything compiled from the scenario that the engine needs.
+#[derive(Debug, Clone)]
+pub struct SimSetup {
+    pub name: String,
+    pub seed: u64,
+    /// End of the run; `None` = when the trace is exhausted and nothing is left to happen.
+    pub horizon_ms: Option<u64>,
+    /// NodePool templates in Karpenter's order.
+    pub templates: Vec<NodePoolTemplate>,
+    /// NodePools Karpenter skips, with the reason.
+    pub skipped_pools: Vec<(String, String)>,
+    pub domain_groups: FxHashMap<Sym, DomainGroup>,
+    pub daemonsets: Vec<DaemonSetPod>,
+    pub existing: Vec<ExistingSpec>,
+    pub settings: Settings,
+    pub tolerate_prefer_no_schedule: bool,
+}
+
+/// One pod of the trace, ready to arrive.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub info: PodInfo,
+    pub name: String,
+    pub owner: Option<Sym>,
+    pub duration_ms: Option<u64>,
+    pub do_not_disrupt: bool,
+}
+
+/// Final record of a pod (a `pods.csv` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodRecord {
+    pub id: u32,
+    pub name: String,
+    pub namespace: String,
+    pub owner: String,
+    pub arrival_ms: u64,
+    pub scheduled_ms: Option<u64>,
+    pub running_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    pub node: Option<String>,
+    pub evictions: u32,
+    pub outcome: &'static str,
+}
+
+/// Final record of a node (a `nodes.csv` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    pub name: String,
+    pub nodepool: String,
+    pub instance_type: String,
+    pub zone: String,
+    pub capacity_type: String,
+    pub price_per_hour: f64,
+    pub launched_ms: u64,
+    pub ready_ms: Option<u64>,
+    pub terminated_ms: Option<u64>,
+    pub termination_reason: Option<String>,
+    pub cost: f64,
+}
+
+/// One timeline sample (a `timeline.csv` row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRow {
+    pub time_ms: u64,
+    pub nodes_on_demand: u32,
+    pub nodes_spot: u32,
+    pub nodes_reserved: u32,
+    pub nodes_not_ready: u32,
+    pub cost_per_hour: f64,
+    pub pending_pods: u32,
+    pub cpu_requested_millis: i64,
+    pub cpu_allocatable_millis: i64,
+    pub memory_requested_bytes: i64,
+    pub memory_allocatable_bytes: i64,
+}
+
+/// Where the engine sends what it produces. The engine never touches files.
+pub trait Recorder {
+    fn pod(&mut self, rec: &PodRecord);
+    fn node(&mut self, rec: &NodeRecord);
+    fn timeline(&mut self, row: &TimelineRow);
+    fn decision(&mut self, d: &serde_json::Value);
+}
+
+/// A recorder that keeps everything in memory (tests, compare).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryRecorder {
+    pub pods: Vec<PodRecord>,
+    pub nodes: Vec<NodeRecord>,
+    pub timeline: Vec<TimelineRow>,
+    pub decisions: Vec<serde_json::Value>,
+}
+
+impl Recorder for MemoryRecorder {
+    fn pod(&mut self, rec: &PodRecord) {
+        self.pods.push(rec.clone());
+    }
+    fn node(&mut self, rec: &NodeRecord) {
+        self.nodes.push(rec.clone());
+    }
+    fn timeline(&mut self, row: &TimelineRow) {
+        self.timeline.push(row.clone());
+    }
+    fn decision(&mut self, d: &serde_json::Value) {
+        self.decisions.push(d.clone());
+    }
+}
+
+/// The figures of a finished run (the input of `summary.json`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunSummary {
+    pub simulated_ms: u64,
+    pub events_processed: u64,
+    pub cost_total: f64,
+    pub cost_on_demand: f64,
+    pub cost_spot: f64,
+    pub cost_reserved: f64,
+    pub cost_by_nodepool: BTreeMap<String, f64>,
+    pub cost_by_namespace: BTreeMap<String, f64>,
+    pub pods_total: u64,
+    pub pods_scheduled: u64,
+    pub pods_never_scheduled: u64,
+    pub pods_evicted: u64,
+    pub pods_unschedulable: u64,
+    /// Pending latencies (running − arrival) in ms of every pod that ran, sorted.
+    pub pending_ms: Vec<u64>,
+    pub nodes_launched: u64,
+    pub nodes_peak: u64,
+    pub terminated_by_reason: BTreeMap<String, u64>,
+    pub spot_interruptions: u64,
+    pub spot_ice_errors: u64,
+    pub cpu_requested_ms: f64,
+    pub cpu_allocatable_ms: f64,
+    pub memory_requested_ms: f64,
+    pub memory_allocatable_ms: f64,
+    pub provisioning_passes: u64,
+    pub nodeclaims_created: u64,
+    pub warnings: Vec<String>,
+}
+
+impl RunSummary {
+    /// The q-th percentile (0–100) of pending latency in seconds (nearest rank).
+    pub fn pending_percentile(&self, q: f64) -> f64 {
+        if self.pending_ms.is_empty() {
+            return 0.0;
+        }
+        let n = self.pending_ms.len();
+        let rank = ((q / 100.0) * n as f64).ceil().max(1.0) as usize;
+        self.pending_ms[rank.min(n) - 1] as f64 / 1000.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Arrival,
+    PodEnd(u32),
+    WindowCheck,
+    Launch(u32),
+    Ready(u32),
+    Requeue,
+    Sample,
+    IceExpire,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeState {
+    /// NodeClaim created; CreateFleet not returned yet.
+    Created,
+    /// Instance running; node not Ready yet.
+    Launched,
+    Ready,
+    /// The launch failed; the NodeClaim was deleted.
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    name: Sym,
+    /// Template index, `None` for existing (unmanaged) nodes.
+    template: Option<usize>,
+    state: NodeState,
+    created_ms: u64,
+    launched_ms: u64,
+    ready_ms: Option<u64>,
+    it: Option<InstanceType>,
+    zone: Sym,
+    capacity_type: Sym,
+    price: f64,
+    labels: Vec<(Sym, Sym)>,
+    taints: Vec<Taint>,
+    allocatable: Resources,
+    capacity: Resources,
+    /// Requests of bound pods + DaemonSet overhead.
+    used: Resources,
+    ds_overhead: Resources,
+    pods: Vec<u32>,
+    host_ports: Vec<HostPort>,
+    /// Planned claim data kept until launch.
+    plan: Option<Box<crate::scheduler::PlannedClaim>>,
+    ready_at_ms: u64,
+    /// Namespace cost attribution: weights of bound pods per namespace, and last flush time.
+    ns_weights: Vec<(Sym, f64)>,
+    attr_last_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+struct PodState {
+    arrival: Arrival,
+    bound_ms: Option<u64>,
+    node: Option<u32>,
+    running_ms: Option<u64>,
+    window_mark: u64,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Batcher {
+    open: bool,
+    start_ms: u64,
+    idle_deadline_ms: u64,
+    window_id: u64,
+    check_scheduled: bool,
+}
+
+/// Named RNG streams, one per subsystem, each derived from (seed, name).
+pub struct Rngs {
+    pub provisioning: SimRng,
+    pub launch: SimRng,
+    pub latency: SimRng,
+    pub interruption: SimRng,
+}
+
+/// Derives a subsystem's generator from the run seed and the subsystem name.
+pub fn stream(seed: u64, name: &str) -> SimRng {
+    // FNV-1a of the name, mixed with the seed through SplitMix64 (in seed_from_u64).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    SimRng::seed_from_u64(seed ^ h.rotate_left(17))
+}
+
+impl Rngs {
+    pub fn new(seed: u64) -> Rngs {
+        Rngs {
+            provisioning: stream(seed, "provisioning"),
+            launch: stream(seed, "launch"),
+            latency: stream(seed, "latency"),
+            interruption: stream(seed, "interruption"),
+        }
+    }
+}
+
+/// A trace source: arrivals in non-decreasing arrival time.
+pub type ArrivalSource<'a> = Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>;
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Trace(String),
+    #[error("trace is not sorted by arrival: a pod at {0} ms follows one at {1} ms")]
+    Unsorted(u64, u64),
+}
+
+/// The simulation.
+pub struct Engine<'a> {
+    setup: &'a SimSetup,
+    rec: &'a mut dyn Recorder,
+    now: u64,
+    seq: u64,
+    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    trace: ArrivalSource<'a>,
+    next_arrival: Option<Arrival>,
+    last_arrival_ms: u64,
+    trace_done: bool,
+    pods: FxHashMap<u32, PodState>,
+    /// kube-scheduler's queue of unbound pods: (priority desc, creation, id).
+    pending: BTreeSet<(Reverse<i32>, u64, u32)>,
+    nodes: Vec<Node>,
+    unlaunched: usize,
+    batcher: Batcher,
+    requeue: VecDeque<(u64, u32)>,
+    rngs: Rngs,
+    ice: BTreeMap<(Sym, Sym, Sym), u64>,
+    unavailable: Unavailable,
+    hostnames: Vec<Sym>,
+    summary: RunSummary,
+    alive_nodes: u64,
+    /// Integration of utilization: last time and current sums.
+    util_last_ms: u64,
+    bound_requests: Resources,
+    ready_allocatable: Resources,
+    anti_affinity_bound: usize,
+    node_seq: FxHashMap<usize, u64>,
+    ns_cost: FxHashMap<Sym, f64>,
+    idle_cost: f64,
+    kube: kube::KubeState,
+    /// Work events still queued (ends, launches, readiness) — the run ends when none is left
+    /// and the trace is exhausted, unless a horizon is set.
+    work: u64,
+}
+
+impl<'a> Engine<'a> {
+    /// Prepares a run.
+    pub fn new(setup: &'a SimSetup, trace: ArrivalSource<'a>, rec: &'a mut dyn Recorder) -> Engine<'a> {
+        let mut e = Engine {
+            setup,
+            rec,
+            now: 0,
+            seq: 0,
+            heap: BinaryHeap::new(),
+            trace,
+            next_arrival: None,
+            last_arrival_ms: 0,
+            trace_done: false,
+            pods: FxHashMap::default(),
+            pending: BTreeSet::new(),
+            nodes: Vec::new(),
+            unlaunched: 0,
+            batcher: Batcher::default(),
+            requeue: VecDeque::new(),
+            rngs: Rngs::new(setup.seed),
+            ice: BTreeMap::new(),
+            unavailable: Unavailable::default(),
+            hostnames: Vec::new(),
+            summary: RunSummary::default(),
+            alive_nodes: 0,
+            util_last_ms: 0,
+            bound_requests: Resources::ZERO,
+            ready_allocatable: Resources::ZERO,
+            anti_affinity_bound: 0,
+            node_seq: FxHashMap::default(),
+            ns_cost: FxHashMap::default(),
+            idle_cost: 0.0,
+            kube: kube::KubeState::default(),
+            work: 0,
+        };
+        for (i, x) in setup.existing.iter().enumerate() {
+            let ds = e.daemon_overhead(&x.labels, &x.taints);
+            let node = Node {
+                name: x.name,
+                template: None,
+                state: NodeState::Ready,
+                created_ms: 0,
+                launched_ms: 0,
+                ready_ms: Some(0),
+                it: Some(x.instance_type.clone()),
+                zone: x.zone,
+                capacity_type: x.capacity_type,
+                price: x.price,
+                labels: x.labels.clone(),
+                taints: x.taints.clone(),
+                allocatable: x.instance_type.allocatable,
+                capacity: x.instance_type.capacity,
+                used: ds,
+                ds_overhead: ds,
+                pods: Vec::new(),
+                host_ports: Vec::new(),
+                plan: None,
+                ready_at_ms: 0,
+                ns_weights: Vec::new(),
+                attr_last_ms: 0,
+            };
+            let _ = i;
+            e.ready_allocatable.add_assign(&node.allocatable);
+            e.nodes.push(node);
+            e.alive_nodes += 1;
+        }
+        e.summary.nodes_peak = e.alive_nodes;
+        e
+    }
+
+    fn push(&mut self, t: u64, ev: Ev) {
+        self.seq += 1;
+        if matches!(ev, Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_)) {
+            self.work += 1;
+        }
+        self.heap.push(Reverse((t, self.seq, ev)));
+    }
+
+    fn pull_arrival(&mut self) -> Result<(), EngineError> {
+        if self.trace_done || self.next_arrival.is_some() {
+            return Ok(());
+        }
+        match self.trace.next() {
+            None => self.trace_done = true,
+            Some(Err(e)) => return Err(EngineError::Trace(e)),
+            Some(Ok(a)) => {
+                if a.info.created < self.last_arrival_ms {
+                    return Err(EngineError::Unsorted(a.info.created, self.last_arrival_ms));
+                }
+                self.last_arrival_ms = a.info.created;
+                let t = a.info.created;
+                self.next_arrival = Some(a);
+                self.push(t, Ev::Arrival);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs to the end and returns the summary.
+    pub fn run(mut self) -> Result<RunSummary, EngineError> {
+        self.pull_arrival()?;
+        self.push(0, Ev::Sample);
+        loop {
+            // Merge the requeue FIFO (monotone times) with the heap.
+            let heap_next = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            let rq_next = self.requeue.front().map(|(t, _)| *t);
+            let next_t = match (heap_next, rq_next) {
+                (None, None) => break,
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+            };
+            if let Some(h) = self.setup.horizon_ms
+                && next_t > h
+            {
+                break;
+            }
+            if self.setup.horizon_ms.is_none() && self.trace_done && self.work == 0 && self.pending.is_empty() {
+                break;
+            }
+            self.advance(next_t);
+            if rq_next == Some(next_t) && heap_next.is_none_or(|h| h > next_t) {
+                let (_, pod) = self.requeue.pop_front().unwrap_or((0, 0));
+                self.summary.events_processed += 1;
+                self.on_requeue(pod);
+                continue;
+            }
+            let Some(Reverse((_, _, ev))) = self.heap.pop() else { break };
+            self.summary.events_processed += 1;
+            if matches!(ev, Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_)) {
+                self.work -= 1;
+            }
+            match ev {
+                Ev::Arrival => {
+                    if let Some(a) = self.next_arrival.take() {
+                        self.on_arrival(a);
+                    }
+                    self.pull_arrival()?;
+                }
+                Ev::PodEnd(p) => self.on_pod_end(p),
+                Ev::WindowCheck => self.on_window_check(),
+                Ev::Launch(n) => self.on_launch(n as usize),
+                Ev::Ready(n) => self.on_ready(n as usize),
+                Ev::Requeue => {}
+                Ev::Sample => {
+                    self.sample();
+                    let more = self.setup.horizon_ms.is_some() || !self.trace_done || self.work > 0 || !self.pending.is_empty();
+                    if more {
+                        self.push(self.now + TIMELINE_STEP_MS, Ev::Sample);
+                    }
+                }
+                Ev::IceExpire => self.on_ice_expire(),
+            }
+        }
+        let end = self.setup.horizon_ms.unwrap_or(self.now);
+        self.advance(end.max(self.now));
+        Ok(self.finish())
+    }
+
+    /// Moves simulated time forward, integrating utilization.
+    fn advance(&mut self, t: u64) {
+        if t > self.util_last_ms {
+            let dt = (t - self.util_last_ms) as f64;
+            self.summary.cpu_requested_ms += self.bound_requests.cpu() as f64 * dt;
+            self.summary.cpu_allocatable_ms += self.ready_allocatable.cpu() as f64 * dt;
+            self.summary.memory_requested_ms += self.bound_requests.memory() as f64 / 1000.0 * dt;
+            self.summary.memory_allocatable_ms += self.ready_allocatable.memory() as f64 / 1000.0 * dt;
+            self.util_last_ms = t;
+        }
+        self.now = t.max(self.now);
+    }
+
+    fn on_arrival(&mut self, a: Arrival) {
+        let id = a.info.id;
+        self.summary.pods_total += 1;
+        let key = (Reverse(a.info.priority), a.info.created, id);
+        self.pods.insert(id, PodState { arrival: a, bound_ms: None, node: None, running_ms: None, window_mark: 0, last_error: None });
+        // kube-scheduler tries first; only a pod it marks Unschedulable reaches Karpenter.
+        if let Some(n) = self.kube_find_node(id) {
+            self.bind(id, n);
+        } else {
+            self.pending.insert(key);
+            self.trigger(id);
+            self.requeue.push_back((self.now + REQUEUE_MS, id));
+        }
+    }
+
+    fn on_requeue(&mut self, id: u32) {
+        let still = self.pods.get(&id).is_some_and(|p| p.bound_ms.is_none());
+        if still {
+            self.trigger(id);
+            self.requeue.push_back((self.now + REQUEUE_MS, id));
+        }
+    }
+
+    /// The batcher's trigger (`batcher.go`): the first trigger opens a window; a new UID in an
+    /// open window pushes the idle deadline.
+    fn trigger(&mut self, id: u32) {
+        let s = &self.setup.settings;
+        let Some(p) = self.pods.get_mut(&id) else { return };
+        if !self.batcher.open {
+            self.batcher.open = true;
+            self.batcher.window_id += 1;
+            self.batcher.start_ms = self.now;
+            self.batcher.idle_deadline_ms = self.now + s.batch_idle_ms;
+            p.window_mark = self.batcher.window_id;
+            if !self.batcher.check_scheduled {
+                self.batcher.check_scheduled = true;
+                let t = (self.batcher.start_ms + s.batch_max_ms).min(self.batcher.idle_deadline_ms);
+                self.push(t, Ev::WindowCheck);
+            }
+        } else if p.window_mark != self.batcher.window_id {
+            p.window_mark = self.batcher.window_id;
+            self.batcher.idle_deadline_ms = self.now + s.batch_idle_ms;
+        }
+    }
+
+    fn on_window_check(&mut self) {
+        self.batcher.check_scheduled = false;
+        if !self.batcher.open {
+            return;
+        }
+        let s = &self.setup.settings;
+        let deadline = (self.batcher.start_ms + s.batch_max_ms).min(self.batcher.idle_deadline_ms);
+        if self.now < deadline {
+            self.batcher.check_scheduled = true;
+            self.push(deadline, Ev::WindowCheck);
+            return;
+        }
+        self.batcher.open = false;
+        self.provision();
+    }
+
+    /// One provisioning pass (`provisioner.go` Reconcile → Schedule → CreateNodeClaims).
+    fn provision(&mut self) {
+        // Sync gate: every NodeClaim must have launched.
+        if self.unlaunched > 0 {
+            self.rec.decision(&serde_json::json!({
+                "time": secs(self.now), "kind": "provisioning-skipped",
+                "reason": "cluster state not synced: a NodeClaim has not launched yet",
+                "unlaunched_nodeclaims": self.unlaunched,
+            }));
+            return;
+        }
+        let pending: Vec<u32> = self.pending.iter().map(|(_, _, id)| *id).collect();
+        if pending.is_empty() {
+            return;
+        }
+        self.summary.provisioning_passes += 1;
+        // Existing nodes: initialized first, then by name.
+        let mut node_idx: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| matches!(self.nodes[*i].state, NodeState::Launched | NodeState::Ready))
+            .collect();
+        node_idx.sort_by(|a, b| {
+            let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
+            (x.state != NodeState::Ready)
+                .cmp(&(y.state != NodeState::Ready))
+                .then_with(|| x.name.as_str().cmp(y.name.as_str()))
+        });
+        let existing: Vec<ExistingNode> = node_idx
+            .iter()
+            .map(|i| {
+                let n = &self.nodes[*i];
+                ExistingNode {
+                    name: n.name,
+                    initialized: n.state == NodeState::Ready,
+                    labels: n.labels.clone(),
+                    taints: n.taints.clone(),
+                    available: n.allocatable.sub(&n.used),
+                    host_ports: n.host_ports.clone(),
+                }
+            })
+            .collect();
+        let batch: Vec<PodInfo> = pending.iter().filter_map(|id| self.pods.get(id).map(|p| p.arrival.info.clone())).collect();
+        let batch_refs: Vec<&PodInfo> = batch.iter().collect();
+        let needs_placed = self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
+        let mut placed = Vec::new();
+        if needs_placed {
+            let pos: FxHashMap<usize, usize> = node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+            for i in &node_idx {
+                for pid in &self.nodes[*i].pods {
+                    if let Some(p) = self.pods.get(pid) {
+                        placed.push((p.arrival.info.clone(), pos[i]));
+                    }
+                }
+            }
+        }
+        // Remaining limits per template.
+        let remaining: Vec<Option<Limits>> = self
+            .setup
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                t.limits.as_ref().map(|lim| {
+                    let mut rem = lim.clone();
+                    for n in &self.nodes {
+                        if n.template == Some(ti) && matches!(n.state, NodeState::Launched | NodeState::Ready) {
+                            for (k, v) in rem.iter_mut() {
+                                *v -= match k {
+                                    LimitKey::Resource(r) => n.capacity.get(*r),
+                                    LimitKey::Nodes => 1,
+                                };
+                            }
+                        }
+                    }
+                    rem
+                })
+            })
+            .collect();
+        let input = SolveInput {
+            templates: &self.setup.templates,
+            existing: &existing,
+            placed,
+            remaining,
+            unavailable: &self.unavailable,
+            domain_groups: &self.setup.domain_groups,
+            tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
+            min_values_best_effort: self.setup.settings.min_values_best_effort,
+            ignore_preferences: self.setup.settings.ignore_preferences,
+        };
+        let result = {
+            let sched = Scheduler::new(&input, &batch_refs, &mut self.rngs.provisioning, &mut self.hostnames);
+            sched.solve(&batch_refs)
+        };
+        drop(input);
+        for (pid, err) in &result.errors {
+            if let Some(p) = self.pods.get_mut(pid) {
+                p.last_error = Some(err.clone());
+            }
+        }
+        for (pid, _) in &result.existing {
+            if let Some(p) = self.pods.get_mut(pid) {
+                p.last_error = None;
+            }
+        }
+        let nominated = result.existing.len();
+        let errors_total = result.errors.len();
+        let first_errors: Vec<serde_json::Value> = result
+            .errors
+            .iter()
+            .take(5)
+            .map(|(pid, e)| serde_json::json!({"pod": self.pod_name(*pid), "error": e}))
+            .collect();
+        let mut created = Vec::new();
+        for claim in result.claims {
+            for pid in &claim.pods {
+                if let Some(p) = self.pods.get_mut(pid) {
+                    p.last_error = None;
+                }
+            }
+            // Create-time limit check: launched usage strictly greater than a limit fails.
+            let t = &self.setup.templates[claim.template];
+            if let Some(lim) = &t.limits {
+                let mut over = None;
+                for (k, v) in lim {
+                    let used: i64 = self
+                        .nodes
+                        .iter()
+                        .filter(|n| n.template == Some(claim.template) && matches!(n.state, NodeState::Launched | NodeState::Ready))
+                        .map(|n| match k {
+                            LimitKey::Resource(r) => n.capacity.get(*r),
+                            LimitKey::Nodes => 1,
+                        })
+                        .sum();
+                    if used > *v {
+                        over = Some(limit_name(*k));
+                    }
+                }
+                if let Some(r) = over {
+                    self.rec.decision(&serde_json::json!({
+                        "time": secs(self.now), "kind": "nodeclaim-create-failed",
+                        "nodepool": t.name.as_str(), "reason": format!("nodepool {r} limit exceeded"),
+                        "pods": claim.pods.iter().map(|p| self.pod_name(*p)).collect::<Vec<_>>(),
+                    }));
+                    continue;
+                }
+            }
+            created.push(self.create_claim(claim));
+        }
+        self.rec.decision(&serde_json::json!({
+            "time": secs(self.now), "kind": "provisioning-pass",
+            "pending_pods": pending.len(), "nominated_to_existing": nominated,
+            "nodeclaims_created": created, "pods_failed": errors_total, "failures": first_errors,
+        }));
+    }
+
+    fn pod_name(&self, id: u32) -> String {
+        self.pods.get(&id).map(|p| p.arrival.name.clone()).unwrap_or_default()
+    }
+
+    fn create_claim(&mut self, claim: crate::scheduler::PlannedClaim) -> String {
+        let t = &self.setup.templates[claim.template];
+        let seq = self.node_seq.entry(claim.template).or_insert(0);
+        *seq += 1;
+        let name = Sym::new(&format!("{}-{:05}", t.name, seq));
+        self.summary.nodeclaims_created += 1;
+        let idx = self.nodes.len();
+        self.nodes.push(Node {
+            name,
+            template: Some(claim.template),
+            state: NodeState::Created,
+            created_ms: self.now,
+            launched_ms: 0,
+            ready_ms: None,
+            it: None,
+            zone: labels::ZONE,
+            capacity_type: labels::ON_DEMAND,
+            price: 0.0,
+            labels: Vec::new(),
+            taints: Vec::new(),
+            allocatable: Resources::ZERO,
+            capacity: Resources::ZERO,
+            used: Resources::ZERO,
+            ds_overhead: Resources::ZERO,
+            pods: Vec::new(),
+            host_ports: Vec::new(),
+            plan: Some(Box::new(claim)),
+            ready_at_ms: 0,
+            ns_weights: Vec::new(),
+            attr_last_ms: 0,
+        });
+        self.unlaunched += 1;
+        let latency = self.setup.settings.launch_latency.sample(&mut self.rngs.latency);
+        let fleet = self.setup.settings.create_fleet_ms;
+        self.nodes[idx].ready_at_ms = self.now + latency.max(fleet + 1_000);
+        self.push(self.now + fleet, Ev::Launch(idx as u32));
+        name.as_str().to_string()
+    }
+
+    /// CreateFleet returns: pick the offering, or fail with ICE and delete the NodeClaim.
+    fn on_launch(&mut self, idx: usize) {
+        self.unlaunched -= 1;
+        let Some(plan) = self.nodes[idx].plan.take() else { return };
+        let t = &self.setup.templates[plan.template];
+        let mut reqs = plan.requirements.clone();
+        let names: Vec<Sym> = plan.options.iter().map(|i| t.instance_types[*i as usize].name).collect();
+        reqs.add(Requirement::in_values(labels::INSTANCE_TYPE, &names));
+        let p_ice = self.setup.settings.spot_ice_probability;
+        let mut ice_draw = |rng: &mut SimRng, _it: &InstanceType, _z: Sym| p_ice > 0.0 && rng.random::<f64>() < p_ice;
+        let mut iced = Vec::new();
+        let result = launch::launch(
+            &t.instance_types,
+            &plan.options,
+            &reqs,
+            &plan.requests,
+            &self.unavailable,
+            &mut self.rngs.launch,
+            &mut ice_draw,
+            &mut iced,
+        );
+        for key in iced {
+            self.summary.spot_ice_errors += 1;
+            self.mark_unavailable(key);
+        }
+        let pods: Vec<String> = plan.pods.iter().map(|p| self.pod_name(*p)).collect();
+        match result {
+            Err(LaunchError::InsufficientCapacity(why)) => {
+                self.nodes[idx].state = NodeState::Failed;
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "launch-failed", "nodeclaim": self.nodes[idx].name.as_str(),
+                    "nodepool": t.name.as_str(), "reason": format!("InsufficientCapacityError: {why}"),
+                    "pods": pods,
+                }));
+                // Pods stay pending; the next pass (requeue) retries without the ICE'd offerings.
+            }
+            Ok(choice) => {
+                let it = t.instance_types[choice.instance_type as usize].clone();
+                let labels = self.node_labels(&t.labels, &plan.requirements, t.name, &it, choice.zone, choice.capacity_type, self.nodes[idx].name);
+                let mut taints = t.taints.clone();
+                taints.extend(t.startup_taints.iter().cloned());
+                let ds = self.daemon_overhead(&labels, &t.taints);
+                let options: Vec<&str> = {
+                    let mut v: Vec<(f64, &str)> = plan
+                        .options
+                        .iter()
+                        .map(|i| {
+                            let x = &t.instance_types[*i as usize];
+                            (x.cheapest(&reqs, &self.unavailable).map(|o| o.price).unwrap_or(f64::MAX), x.name.as_str())
+                        })
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+                    v.into_iter().take(10).map(|(_, n)| n).collect()
+                };
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "launch", "nodeclaim": self.nodes[idx].name.as_str(),
+                    "nodepool": t.name.as_str(), "pods": pods,
+                    "requests": resources_json(&plan.requests),
+                    "instance_type_options": plan.options.len(),
+                    "cheapest_options": options,
+                    "chosen": {"instance_type": it.name.as_str(), "zone": choice.zone.as_str(),
+                               "capacity_type": choice.capacity_type.as_str(), "price_per_hour": choice.price},
+                    "why": choice.why,
+                }));
+                let n = &mut self.nodes[idx];
+                n.state = NodeState::Launched;
+                n.launched_ms = self.now;
+                n.attr_last_ms = self.now;
+                n.zone = choice.zone;
+                n.capacity_type = choice.capacity_type;
+                n.price = choice.price;
+                n.allocatable = it.allocatable;
+                n.capacity = it.capacity;
+                n.it = Some(it);
+                n.labels = labels;
+                n.taints = taints;
+                n.used = ds;
+                n.ds_overhead = ds;
+                let ready = n.ready_at_ms.max(self.now);
+                self.summary.nodes_launched += 1;
+                self.alive_nodes += 1;
+                self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
+                self.push(ready, Ev::Ready(idx as u32));
+            }
+        }
+    }
+
+    fn mark_unavailable(&mut self, key: (Sym, Sym, Sym)) {
+        self.ice.insert(key, self.now + ICE_TTL_MS);
+        self.unavailable.insert(key);
+        self.push(self.now + ICE_TTL_MS, Ev::IceExpire);
+    }
+
+    fn on_ice_expire(&mut self) {
+        let now = self.now;
+        let expired: Vec<(Sym, Sym, Sym)> = self.ice.iter().filter(|(_, t)| **t <= now).map(|(k, _)| *k).collect();
+        for k in expired {
+            self.ice.remove(&k);
+            self.unavailable.remove(&k);
+        }
+    }
+
+    /// Node labels at launch (`instanceToNodeClaim` + NodeClaim labels): single-valued
+    /// instance-type labels, zone, capacity type, NodePool, template labels, hostname, and a
+    /// concrete value for each custom requirement.
+    #[allow(clippy::too_many_arguments)]
+    fn node_labels(&mut self, tlabels: &[(Sym, Sym)], reqs: &Requirements, pool: Sym, it: &InstanceType, zone: Sym, ct: Sym, name: Sym) -> Vec<(Sym, Sym)> {
+        let mut out: Vec<(Sym, Sym)> = Vec::new();
+        let set = |out: &mut Vec<(Sym, Sym)>, k: Sym, v: Sym| {
+            if let Some(e) = out.iter_mut().find(|(x, _)| *x == k) {
+                e.1 = v;
+            } else {
+                out.push((k, v));
+            }
+        };
+        for q in it.requirements.iter() {
+            if let Some(v) = q.single_value() {
+                set(&mut out, q.key, v);
+            }
+        }
+        set(&mut out, labels::ZONE, zone);
+        set(&mut out, labels::CAPACITY_TYPE, ct);
+        set(&mut out, labels::NODEPOOL, pool);
+        for (k, v) in tlabels {
+            set(&mut out, *k, *v);
+        }
+        for q in reqs.iter() {
+            if labels::is_well_known_sym(q.key)
+                || q.key == labels::HOSTNAME
+                || q.key == labels::REGISTERED
+                || q.key == labels::INITIALIZED
+                || out.iter().any(|(k, _)| *k == q.key)
+            {
+                continue;
+            }
+            let v = match q.operator() {
+                crate::requirements::Op::In => {
+                    let vals = q.values_sorted();
+                    let i = self.rngs.provisioning.random_range(0..vals.len());
+                    Some(vals[i])
+                }
+                crate::requirements::Op::NotIn | crate::requirements::Op::Exists => {
+                    let (lo, hi) = q.bounds();
+                    let lo = lo.unwrap_or(0);
+                    let hi = hi.unwrap_or(lo + 1_000_000);
+                    let mut v = None;
+                    for _ in 0..16 {
+                        let x = Sym::new(&self.rngs.provisioning.random_range(lo..=hi.max(lo)).to_string());
+                        if q.has(x) {
+                            v = Some(x);
+                            break;
+                        }
+                    }
+                    v
+                }
+                _ => None,
+            };
+            if let Some(v) = v {
+                set(&mut out, q.key, v);
+            }
+        }
+        set(&mut out, labels::HOSTNAME, name);
+        out
+    }
+
+    /// Σ requests of the DaemonSets that run on a node with these labels and taints.
+    fn daemon_overhead(&self, node_labels: &[(Sym, Sym)], taints: &[Taint]) -> Resources {
+        let reqs = Requirements::from_labels(node_labels);
+        let mut total = Resources::ZERO;
+        for ds in &self.setup.daemonsets {
+            if untolerated(taints, &ds.constraints.tolerations).is_some_and(|t| t.effect != crate::model::Effect::PreferNoSchedule) {
+                continue;
+            }
+            let mut c = ds.constraints.clone();
+            let ok = loop {
+                if reqs.compatible(&c.requirements(true), false).is_ok() {
+                    break true;
+                }
+                if c.required_terms.len() > 1 {
+                    c.required_terms.remove(0);
+                } else {
+                    break false;
+                }
+            };
+            if ok {
+                total.add_assign(&ds.requests);
+            }
+        }
+        total
+    }
+
+    fn on_ready(&mut self, idx: usize) {
+        let n = &mut self.nodes[idx];
+        if n.state != NodeState::Launched {
+            return;
+        }
+        n.state = NodeState::Ready;
+        n.ready_ms = Some(self.now);
+        // Registration removes Karpenter's unregistered taint; initialization waits for the
+        // startup taints, which their owners remove as the node turns Ready.
+        if let Some(ti) = n.template {
+            let startup = &self.setup.templates[ti].startup_taints;
+            n.taints.retain(|t| !startup.contains(t));
+        }
+        let alloc = n.allocatable;
+        self.ready_allocatable.add_assign(&alloc);
+        self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
+        self.kube_retry(Some(idx));
+    }
+
+    fn bind(&mut self, id: u32, node: usize) {
+        let startup = self.setup.settings.pod_startup_ms;
+        let now = self.now;
+        let Some(p) = self.pods.get_mut(&id) else { return };
+        let req = p.arrival.info.requests;
+        p.bound_ms = Some(now);
+        p.node = Some(node as u32);
+        p.running_ms = Some(now + startup);
+        p.last_error = None;
+        let end = p.arrival.duration_ms.map(|d| now + startup + d);
+        let anti = !p.arrival.info.constraints.anti_required.is_empty();
+        let ns = p.arrival.info.namespace;
+        let ports = p.arrival.info.constraints.host_ports.clone();
+        self.flush_attribution(node);
+        let n = &mut self.nodes[node];
+        n.used.add_assign(&req);
+        n.pods.push(id);
+        n.host_ports.extend(ports);
+        let w = pod_weight(&req, &n.allocatable);
+        add_weight(&mut n.ns_weights, ns, w);
+        self.bound_requests.add_assign(&req);
+        if anti {
+            self.anti_affinity_bound += 1;
+        }
+        self.summary.pods_scheduled += 1;
+        self.summary.pending_ms.push(startup + now - self.pods[&id].arrival.info.created);
+        if let Some(end) = end {
+            self.push(end, Ev::PodEnd(id));
+        }
+        self.kube.on_bind(&self.nodes, node);
+    }
+
+    fn on_pod_end(&mut self, id: u32) {
+        let Some(p) = self.pods.remove(&id) else { return };
+        let Some(node) = p.node.map(|n| n as usize) else { return };
+        self.flush_attribution(node);
+        let req = p.arrival.info.requests;
+        let n = &mut self.nodes[node];
+        n.used.sub_assign(&req);
+        n.pods.retain(|x| *x != id);
+        for hp in &p.arrival.info.constraints.host_ports {
+            if let Some(i) = n.host_ports.iter().position(|x| x == hp) {
+                n.host_ports.remove(i);
+            }
+        }
+        let w = pod_weight(&req, &n.allocatable);
+        add_weight(&mut n.ns_weights, p.arrival.info.namespace, -w);
+        self.bound_requests.sub_assign(&req);
+        if !p.arrival.info.constraints.anti_required.is_empty() {
+            self.anti_affinity_bound -= 1;
+        }
+        let rec = self.pod_record(&p, Some(self.now), "completed");
+        self.rec.pod(&rec);
+        self.kube_retry(Some(node));
+    }
+
+    fn pod_record(&self, p: &PodState, ended: Option<u64>, outcome: &'static str) -> PodRecord {
+        PodRecord {
+            id: p.arrival.info.id,
+            name: p.arrival.name.clone(),
+            namespace: p.arrival.info.namespace.as_str().to_string(),
+            owner: p.arrival.owner.map(|o| o.as_str().to_string()).unwrap_or_default(),
+            arrival_ms: p.arrival.info.created,
+            scheduled_ms: p.bound_ms,
+            running_ms: p.running_ms.filter(|r| *r <= self.now),
+            ended_ms: ended,
+            node: p.node.map(|n| self.nodes[n as usize].name.as_str().to_string()),
+            evictions: 0,
+            outcome,
+        }
+    }
+
+    fn flush_attribution(&mut self, node: usize) {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        if !matches!(n.state, NodeState::Launched | NodeState::Ready) || now <= n.attr_last_ms {
+            n.attr_last_ms = n.attr_last_ms.max(now);
+            return;
+        }
+        let hours = (now - n.attr_last_ms) as f64 / 3_600_000.0;
+        let cost = n.price * hours;
+        let mut used = 0.0;
+        for (ns, w) in &n.ns_weights {
+            if *w > 0.0 {
+                *self.ns_cost.entry(*ns).or_insert(0.0) += cost * w;
+                used += cost * w;
+            }
+        }
+        self.idle_cost += cost - used;
+        n.attr_last_ms = now;
+    }
+
+    fn sample(&mut self) {
+        let mut row = TimelineRow {
+            time_ms: self.now,
+            nodes_on_demand: 0,
+            nodes_spot: 0,
+            nodes_reserved: 0,
+            nodes_not_ready: 0,
+            cost_per_hour: 0.0,
+            pending_pods: self.pending.len() as u32,
+            cpu_requested_millis: self.bound_requests.cpu(),
+            cpu_allocatable_millis: self.ready_allocatable.cpu(),
+            memory_requested_bytes: self.bound_requests.memory() / 1000,
+            memory_allocatable_bytes: self.ready_allocatable.memory() / 1000,
+        };
+        for n in &self.nodes {
+            if !matches!(n.state, NodeState::Launched | NodeState::Ready) {
+                continue;
+            }
+            if n.state != NodeState::Ready {
+                row.nodes_not_ready += 1;
+            }
+            if n.capacity_type == labels::SPOT {
+                row.nodes_spot += 1;
+            } else if n.capacity_type == labels::RESERVED {
+                row.nodes_reserved += 1;
+            } else {
+                row.nodes_on_demand += 1;
+            }
+            row.cost_per_hour += n.price;
+        }
+        self.rec.timeline(&row);
+    }
+
+    fn finish(mut self) -> RunSummary {
+        let end = self.now;
+        self.summary.simulated_ms = end;
+        // Pods still alive.
+        let mut ids: Vec<u32> = self.pods.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let p = &self.pods[&id];
+            let outcome = if p.bound_ms.is_some() {
+                "running_at_end"
+            } else if p.last_error.is_some() {
+                "unschedulable"
+            } else {
+                "pending_at_end"
+            };
+            if p.bound_ms.is_none() {
+                self.summary.pods_never_scheduled += 1;
+                if outcome == "unschedulable" {
+                    self.summary.pods_unschedulable += 1;
+                }
+            }
+            let rec = self.pod_record(p, None, outcome);
+            self.rec.pod(&rec);
+        }
+        for i in 0..self.nodes.len() {
+            self.flush_attribution(i);
+        }
+        for n in &self.nodes {
+            if !matches!(n.state, NodeState::Launched | NodeState::Ready) {
+                continue;
+            }
+            let hours = (end - n.launched_ms) as f64 / 3_600_000.0;
+            let cost = n.price * hours;
+            let pool = match n.template {
+                Some(t) => self.setup.templates[t].name.as_str().to_string(),
+                None => "(existing)".to_string(),
+            };
+            self.summary.cost_total += cost;
+            if n.capacity_type == labels::SPOT {
+                self.summary.cost_spot += cost;
+            } else if n.capacity_type == labels::RESERVED {
+                self.summary.cost_reserved += cost;
+            } else {
+                self.summary.cost_on_demand += cost;
+            }
+            *self.summary.cost_by_nodepool.entry(pool.clone()).or_insert(0.0) += cost;
+            let rec = NodeRecord {
+                name: n.name.as_str().to_string(),
+                nodepool: pool,
+                instance_type: n.it.as_ref().map(|i| i.name.as_str().to_string()).unwrap_or_default(),
+                zone: n.zone.as_str().to_string(),
+                capacity_type: n.capacity_type.as_str().to_string(),
+                price_per_hour: n.price,
+                launched_ms: n.launched_ms,
+                ready_ms: n.ready_ms,
+                terminated_ms: None,
+                termination_reason: None,
+                cost,
+            };
+            self.rec.node(&rec);
+        }
+        let mut by_ns: BTreeMap<String, f64> = self.ns_cost.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        by_ns.insert("(idle)".to_string(), self.idle_cost);
+        self.summary.cost_by_namespace = by_ns;
+        for r in ["empty", "underutilized", "drifted", "expired", "interrupted"] {
+            self.summary.terminated_by_reason.insert(r.to_string(), 0);
+        }
+        self.summary.pods_never_scheduled = self.summary.pods_total - self.summary.pods_scheduled;
+        self.summary.pending_ms.sort_unstable();
+        self.summary
+    }
+}
+
+fn pod_weight(req: &Resources, alloc: &Resources) -> f64 {
+    let share = |r: ResourceName| {
+        let a = alloc.get(r);
+        if a <= 0 { 0.0 } else { (req.get(r) as f64 / a as f64).clamp(0.0, 1.0) }
+    };
+    0.5 * share(ResourceName::Cpu) + 0.5 * share(ResourceName::Memory)
+}
+
+fn add_weight(v: &mut Vec<(Sym, f64)>, ns: Sym, w: f64) {
+    if let Some(e) = v.iter_mut().find(|(k, _)| *k == ns) {
+        e.1 += w;
+        if e.1.abs() < 1e-12 {
+            e.1 = 0.0;
+        }
+    } else {
+        v.push((ns, w));
+    }
+}
+
+fn limit_name(k: LimitKey) -> &'static str {
+    match k {
+        LimitKey::Resource(r) => r.as_str(),
+        LimitKey::Nodes => "nodes",
+    }
+}
+
+/// Milliseconds as seconds for JSON.
+pub fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// A resource vector as a JSON object of Kubernetes quantities.
+pub fn resources_json(r: &Resources) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (n, v) in r.nonzero() {
+        let s = match n {
+            ResourceName::Memory | ResourceName::EphemeralStorage => {
+                let bytes = v / 1000;
+                if bytes % (1 << 20) == 0 { format!("{}Mi", bytes >> 20) } else { bytes.to_string() }
+            }
+            _ => crate::units::format_milli(v),
+        };
+        m.insert(n.as_str().to_string(), serde_json::Value::String(s));
+    }
+    serde_json::Value::Object(m)
+}
+
+#[allow(dead_code)]
+fn _unused(_: &FxHashSet<u32>, _: Arc<()>) {}

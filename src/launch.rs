@@ -1,0 +1,174 @@
+//! Launching a NodeClaim on EC2 (`aws: pkg/providers/instance/instance.go`,
+//! `pkg/providers/instance/filter/filter.go`, `pkg/cloudprovider/cloudprovider.go`).
+//!
+//! Owns: the instance-type filter pipeline at launch (compatible-available, exotic, Spot price,
+//! truncation to 60), the capacity-type precedence (reserved > spot > on-demand), and a model of
+//! EC2 Fleet's allocation (lowest price for on-demand; a price-capacity stand-in for Spot).
+//! May not: mutate cluster state; it returns a decision.
+
+use crate::labels::{self, Sym};
+use crate::requirements::Requirements;
+use crate::resources::Resources;
+use crate::scheduler::{InstanceType, SimRng, Unavailable};
+use rand::RngExt;
+
+/// The AWS provider's `maxInstanceTypes` for one CreateFleet request.
+pub const MAX_LAUNCH_TYPES: usize = 60;
+
+/// What EC2 returned.
+#[derive(Debug, Clone)]
+pub struct LaunchChoice {
+    /// Index into the NodeClass's instance types.
+    pub instance_type: u32,
+    pub zone: Sym,
+    pub capacity_type: Sym,
+    pub price: f64,
+    /// How many types were left after each filter step, for the decision log.
+    pub considered: usize,
+    pub why: String,
+}
+
+/// Why a launch failed.
+#[derive(Debug, Clone)]
+pub enum LaunchError {
+    /// Every requested offering was unavailable (InsufficientCapacityError): the NodeClaim is
+    /// deleted and its pods stay pending.
+    InsufficientCapacity(String),
+}
+
+/// A candidate override: (type index, offering index, price).
+struct Override {
+    it: u32,
+    off: usize,
+    price: f64,
+    band: u8,
+}
+
+/// Runs the launch pipeline for a NodeClaim with `requirements` (including its instance-type
+/// list), `requests` and option list `options`. `ice_draw` returns true when EC2 reports
+/// insufficient capacity for a Spot override (the interruption model decides); failed
+/// overrides are appended to `iced`.
+pub fn launch(
+    its: &[InstanceType],
+    options: &[u32],
+    requirements: &Requirements,
+    requests: &Resources,
+    unavailable: &Unavailable,
+    rng: &mut SimRng,
+    ice_draw: &mut dyn FnMut(&mut SimRng, &InstanceType, Sym) -> bool,
+    iced: &mut Vec<(Sym, Sym, Sym)>,
+) -> Result<LaunchChoice, LaunchError> {
+    let min_values = requirements.has_min_values();
+    // 1. compatible, fits, has an available compatible offering.
+    let mut kept: Vec<u32> = options
+        .iter()
+        .copied()
+        .filter(|i| {
+            let it = &its[*i as usize];
+            it.requirements.intersects(requirements).is_ok()
+                && requests.fits(&it.allocatable)
+                && it.offerings.iter().any(|o| it.offering_ok(o, requirements, unavailable))
+        })
+        .collect();
+    if kept.is_empty() {
+        return Err(LaunchError::InsufficientCapacity(
+            "all requested instance types were unavailable during launch".into(),
+        ));
+    }
+    // 5. exotic filter (metal, GPUs, accelerators) unless it would leave nothing.
+    if !min_values {
+        let plain: Vec<u32> = kept.iter().copied().filter(|i| !its[*i as usize].exotic).collect();
+        if !plain.is_empty() {
+            kept = plain;
+        }
+    }
+    let ct_req = requirements.get(labels::CAPACITY_TYPE);
+    let allows = |ct: Sym| ct_req.is_none_or(|q| q.has(ct));
+    // 6. Spot offerings dearer than the cheapest on-demand offering are dropped.
+    let cheapest_od = if allows(labels::SPOT) && allows(labels::ON_DEMAND) && !min_values {
+        kept.iter()
+            .flat_map(|i| {
+                let it = &its[*i as usize];
+                it.offerings
+                    .iter()
+                    .filter(move |o| o.capacity_type == labels::ON_DEMAND && it.offering_ok(o, requirements, unavailable))
+                    .map(|o| o.price)
+            })
+            .min_by(f64::total_cmp)
+    } else {
+        None
+    };
+    let offering_allowed = |it: &InstanceType, o: &crate::scheduler::Offering| {
+        it.offering_ok(o, requirements, unavailable)
+            && !(o.capacity_type == labels::SPOT && cheapest_od.is_some_and(|od| o.price > od))
+    };
+    // 7. truncate to the 60 cheapest by cheapest remaining offering.
+    let mut priced: Vec<(f64, u32)> = kept
+        .iter()
+        .filter_map(|i| {
+            let it = &its[*i as usize];
+            it.offerings.iter().filter(|o| offering_allowed(it, o)).map(|o| o.price).min_by(f64::total_cmp).map(|p| (p, *i))
+        })
+        .collect();
+    priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| its[a.1 as usize].name.as_str().cmp(its[b.1 as usize].name.as_str())));
+    priced.truncate(MAX_LAUNCH_TYPES);
+    let considered = priced.len();
+    // 4.4 capacity type: reserved > spot > on-demand, the first with a remaining offering.
+    let order = [labels::RESERVED, labels::SPOT, labels::ON_DEMAND];
+    let Some(ct) = order.into_iter().find(|ct| {
+        allows(*ct)
+            && priced.iter().any(|(_, i)| {
+                let it = &its[*i as usize];
+                it.offerings.iter().any(|o| o.capacity_type == *ct && offering_allowed(it, o))
+            })
+    }) else {
+        return Err(LaunchError::InsufficientCapacity("no capacity type had an available offering".into()));
+    };
+    let mut overrides: Vec<Override> = Vec::new();
+    for (_, i) in &priced {
+        let it = &its[*i as usize];
+        for (oi, o) in it.offerings.iter().enumerate() {
+            if o.capacity_type == ct && offering_allowed(it, o) {
+                overrides.push(Override { it: *i, off: oi, price: o.price, band: o.interruption_band.unwrap_or(2) });
+            }
+        }
+    }
+    // EC2 Fleet allocation. On-demand lowest-price: cheapest override, ties drawn at random.
+    // Spot price-capacity-optimized stand-in: score = price × (1 + 0.1 × interruption band),
+    // lowest score first (cheap pools with spare capacity), ties drawn at random.
+    let score = |o: &Override| if ct == labels::SPOT { o.price * (1.0 + 0.1 * f64::from(o.band)) } else { o.price };
+    loop {
+        if overrides.is_empty() {
+            return Err(LaunchError::InsufficientCapacity(format!(
+                "all {} offerings were unavailable (insufficient capacity)",
+                ct.as_str()
+            )));
+        }
+        let best = overrides.iter().map(&score).min_by(f64::total_cmp).unwrap_or(f64::MAX);
+        let mut ties: Vec<usize> = (0..overrides.len()).filter(|k| score(&overrides[*k]) <= best).collect();
+        ties.sort_by(|a, b| {
+            let (x, y) = (&overrides[*a], &overrides[*b]);
+            let (ix, iy) = (&its[x.it as usize], &its[y.it as usize]);
+            ix.name.as_str().cmp(iy.name.as_str()).then(ix.offerings[x.off].zone.as_str().cmp(iy.offerings[y.off].zone.as_str()))
+        });
+        let pick = ties[if ties.len() > 1 { rng.random_range(0..ties.len()) } else { 0 }];
+        let o = &overrides[pick];
+        let it = &its[o.it as usize];
+        let off = &it.offerings[o.off];
+        if ct == labels::SPOT && ice_draw(rng, it, off.zone) {
+            iced.push((it.name, off.zone, ct));
+            overrides.remove(pick);
+            continue;
+        }
+        let why = if ct == labels::SPOT {
+            format!(
+                "spot preferred over on-demand; price-capacity-optimized stand-in picked the lowest price x (1 + 0.1 x interruption band) among {} overrides of {} types",
+                overrides.len(),
+                considered
+            )
+        } else {
+            format!("{}: lowest-price override among {} overrides of {} types", ct.as_str(), overrides.len(), considered)
+        };
+        return Ok(LaunchChoice { instance_type: o.it, zone: off.zone, capacity_type: ct, price: off.price, considered, why });
+    }
+}

@@ -1,0 +1,289 @@
+//! Reports: the files of contract section 5, written into a staging folder and moved into place
+//! only when the run succeeded, so no report folder is ever half-written.
+//!
+//! Owns: `summary.json`, `summary.md`, `nodes.csv`, `pods.csv`, `timeline.csv`,
+//! `decisions.jsonl`, `manifest.json`. May not: run simulations or change summaries.
+
+use crate::engine::{NodeRecord, PodRecord, Recorder, RunSummary, TimelineRow};
+use serde_json::{Value, json};
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Rounds money and ratios for stable, readable JSON.
+pub fn round6(x: f64) -> f64 {
+    if !x.is_finite() {
+        return 0.0;
+    }
+    let r = (x * 1e6).round() / 1e6;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn opt_secs(ms: Option<u64>) -> String {
+    ms.map(|v| format!("{}", secs(v))).unwrap_or_default()
+}
+
+/// Streams the engine's records to CSV/JSONL files in a staging folder.
+pub struct FileRecorder {
+    pub staging: PathBuf,
+    pods: csv::Writer<BufWriter<File>>,
+    nodes: Vec<NodeRecord>,
+    timeline: csv::Writer<BufWriter<File>>,
+    decisions: BufWriter<File>,
+    error: Option<std::io::Error>,
+}
+
+impl FileRecorder {
+    /// Creates the staging folder next to `final_dir` and opens the streamed files.
+    pub fn create(final_dir: &Path) -> std::io::Result<FileRecorder> {
+        let parent = final_dir.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent)?;
+        let base = final_dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "report".into());
+        let staging = parent.join(format!(".{base}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+        fs::create_dir_all(&staging)?;
+        let mut pods = csv::Writer::from_writer(BufWriter::new(File::create(staging.join("pods.csv"))?));
+        pods.write_record([
+            "pod", "namespace", "owner", "arrival", "scheduled_at", "running_at", "ended_at", "node", "evictions",
+            "pending_seconds", "outcome",
+        ])
+        .map_err(std::io::Error::other)?;
+        let mut timeline = csv::Writer::from_writer(BufWriter::new(File::create(staging.join("timeline.csv"))?));
+        timeline
+            .write_record([
+                "time", "nodes_on_demand", "nodes_spot", "nodes_reserved", "nodes_not_ready", "cost_per_hour",
+                "pending_pods", "cpu_requested", "cpu_allocatable", "memory_requested_gib", "memory_allocatable_gib",
+            ])
+            .map_err(std::io::Error::other)?;
+        let decisions = BufWriter::new(File::create(staging.join("decisions.jsonl"))?);
+        Ok(FileRecorder { staging, pods, nodes: Vec::new(), timeline, decisions, error: None })
+    }
+
+    fn keep<E: Into<std::io::Error>>(&mut self, r: Result<(), E>) {
+        if let Err(e) = r
+            && self.error.is_none()
+        {
+            self.error = Some(e.into());
+        }
+    }
+
+    /// Writes the remaining files and moves the staging folder to `final_dir`.
+    pub fn finish(mut self, final_dir: &Path, summary: &Value, summary_md: &str, manifest: &Value) -> std::io::Result<()> {
+        if let Some(e) = self.error.take() {
+            let _ = fs::remove_dir_all(&self.staging);
+            return Err(e);
+        }
+        let result = (|| -> std::io::Result<()> {
+            self.pods.flush()?;
+            self.timeline.flush()?;
+            self.decisions.flush()?;
+            let mut nodes = csv::Writer::from_writer(BufWriter::new(File::create(self.staging.join("nodes.csv"))?));
+            nodes
+                .write_record([
+                    "node", "nodepool", "instance_type", "zone", "capacity_type", "price_per_hour", "launched_at",
+                    "ready_at", "terminated_at", "termination_reason", "cost",
+                ])
+                .map_err(std::io::Error::other)?;
+            for n in &self.nodes {
+                nodes
+                    .write_record([
+                        n.name.clone(),
+                        n.nodepool.clone(),
+                        n.instance_type.clone(),
+                        n.zone.clone(),
+                        n.capacity_type.clone(),
+                        format!("{}", n.price_per_hour),
+                        format!("{}", secs(n.launched_ms)),
+                        opt_secs(n.ready_ms),
+                        opt_secs(n.terminated_ms),
+                        n.termination_reason.clone().unwrap_or_default(),
+                        format!("{:.6}", n.cost),
+                    ])
+                    .map_err(std::io::Error::other)?;
+            }
+            nodes.flush()?;
+            let mut s = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+            s.push('\n');
+            fs::write(self.staging.join("summary.json"), s)?;
+            fs::write(self.staging.join("summary.md"), summary_md)?;
+            let mut m = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
+            m.push('\n');
+            fs::write(self.staging.join("manifest.json"), m)?;
+            Ok(())
+        })();
+        let staging = self.staging.clone();
+        drop(self);
+        if let Err(e) = result {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        if final_dir.exists() {
+            fs::remove_dir_all(final_dir)?;
+        }
+        fs::rename(&staging, final_dir)
+    }
+
+    /// Removes the staging folder (on failure).
+    pub fn abort(self) {
+        let staging = self.staging.clone();
+        drop(self);
+        let _ = fs::remove_dir_all(staging);
+    }
+}
+
+impl Recorder for FileRecorder {
+    fn pod(&mut self, r: &PodRecord) {
+        let pending = match r.running_ms {
+            Some(run) => format!("{}", secs(run.saturating_sub(r.arrival_ms))),
+            None => String::new(),
+        };
+        let res = self.pods.write_record([
+            r.name.as_str(),
+            r.namespace.as_str(),
+            r.owner.as_str(),
+            &format!("{}", secs(r.arrival_ms)),
+            &opt_secs(r.scheduled_ms),
+            &opt_secs(r.running_ms),
+            &opt_secs(r.ended_ms),
+            r.node.as_deref().unwrap_or(""),
+            &r.evictions.to_string(),
+            &pending,
+            r.outcome,
+        ]);
+        self.keep(res.map_err(std::io::Error::other));
+    }
+
+    fn node(&mut self, r: &NodeRecord) {
+        self.nodes.push(r.clone());
+    }
+
+    fn timeline(&mut self, t: &TimelineRow) {
+        let gib = |b: i64| format!("{}", round6(b as f64 / (1u64 << 30) as f64));
+        let res = self.timeline.write_record([
+            format!("{}", secs(t.time_ms)),
+            t.nodes_on_demand.to_string(),
+            t.nodes_spot.to_string(),
+            t.nodes_reserved.to_string(),
+            t.nodes_not_ready.to_string(),
+            format!("{}", round6(t.cost_per_hour)),
+            t.pending_pods.to_string(),
+            format!("{}", round6(t.cpu_requested_millis as f64 / 1000.0)),
+            format!("{}", round6(t.cpu_allocatable_millis as f64 / 1000.0)),
+            gib(t.memory_requested_bytes),
+            gib(t.memory_allocatable_bytes),
+        ]);
+        self.keep(res.map_err(std::io::Error::other));
+    }
+
+    fn decision(&mut self, d: &Value) {
+        let res = serde_json::to_writer(&mut self.decisions, d).map_err(std::io::Error::other);
+        self.keep(res);
+        let res = self.decisions.write_all(b"\n");
+        self.keep(res);
+    }
+}
+
+/// `summary.json` (contract section 5; every key present in every run).
+pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Value {
+    let map = |m: &std::collections::BTreeMap<String, f64>| {
+        Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(round6(*v)))).collect())
+    };
+    let util = |req: f64, alloc: f64| if alloc > 0.0 { round6(req / alloc) } else { 0.0 };
+    let mut v = json!({
+        "name": name,
+        "seed": seed,
+        "simulated_seconds": secs(s.simulated_ms),
+        "events_processed": s.events_processed,
+        "cost": {
+            "total": round6(s.cost_total),
+            "on_demand": round6(s.cost_on_demand),
+            "spot": round6(s.cost_spot),
+            "reserved": round6(s.cost_reserved),
+            "by_nodepool": map(&s.cost_by_nodepool),
+            "by_namespace": map(&s.cost_by_namespace),
+        },
+        "pods": {
+            "total": s.pods_total,
+            "scheduled": s.pods_scheduled,
+            "never_scheduled": s.pods_never_scheduled,
+            "evicted": s.pods_evicted,
+            "unschedulable": s.pods_unschedulable,
+        },
+        "latency": {
+            "pending_p50": s.pending_percentile(50.0),
+            "pending_p90": s.pending_percentile(90.0),
+            "pending_p99": s.pending_percentile(99.0),
+            "pending_max": s.pending_ms.last().map(|m| secs(*m)).unwrap_or(0.0),
+        },
+        "nodes": {
+            "launched": s.nodes_launched,
+            "peak": s.nodes_peak,
+            "terminated_by_reason": s.terminated_by_reason,
+            "nodeclaims_created": s.nodeclaims_created,
+        },
+        "spot": {
+            "interruptions": s.spot_interruptions,
+            "insufficient_capacity_errors": s.spot_ice_errors,
+        },
+        "utilization": {
+            "cpu_requested_over_allocatable": util(s.cpu_requested_ms, s.cpu_allocatable_ms),
+            "memory_requested_over_allocatable": util(s.memory_requested_ms, s.memory_allocatable_ms),
+        },
+        "karpenter": {
+            "provisioning_passes": s.provisioning_passes,
+        },
+    });
+    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+        for (k, x) in e {
+            o.insert(k, x);
+        }
+    }
+    v
+}
+
+/// `summary.md`.
+pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("# karpsim run: {name}\n\nseed {seed}, {:.1} simulated hours, {} events\n\n", s.simulated_ms as f64 / 3.6e6, s.events_processed));
+    out.push_str("| figure | value |\n|---|---|\n");
+    out.push_str(&format!("| total cost | ${:.2} |\n", s.cost_total));
+    out.push_str(&format!("| on-demand cost | ${:.2} |\n", s.cost_on_demand));
+    out.push_str(&format!("| spot cost | ${:.2} |\n", s.cost_spot));
+    out.push_str(&format!("| pods | {} ({} scheduled, {} never scheduled) |\n", s.pods_total, s.pods_scheduled, s.pods_never_scheduled));
+    out.push_str(&format!(
+        "| pending latency p50 / p90 / p99 / max | {:.1} s / {:.1} s / {:.1} s / {:.1} s |\n",
+        s.pending_percentile(50.0),
+        s.pending_percentile(90.0),
+        s.pending_percentile(99.0),
+        s.pending_ms.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0)
+    ));
+    out.push_str(&format!("| nodes launched / peak | {} / {} |\n", s.nodes_launched, s.nodes_peak));
+    let u = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
+    out.push_str(&format!(
+        "| utilization cpu / memory (requested over allocatable) | {:.1}% / {:.1}% |\n",
+        u(s.cpu_requested_ms, s.cpu_allocatable_ms),
+        u(s.memory_requested_ms, s.memory_allocatable_ms)
+    ));
+    out.push_str("\n## Cost by NodePool\n\n| nodepool | cost |\n|---|---|\n");
+    for (k, v) in &s.cost_by_nodepool {
+        out.push_str(&format!("| {k} | ${v:.2} |\n"));
+    }
+    out.push_str("\n## Cost by namespace\n\n| namespace | cost |\n|---|---|\n");
+    for (k, v) in &s.cost_by_namespace {
+        out.push_str(&format!("| {k} | ${v:.2} |\n"));
+    }
+    out.push_str("\n## Files\n\n- [nodes.csv](nodes.csv), [pods.csv](pods.csv), [timeline.csv](timeline.csv), [decisions.jsonl](decisions.jsonl)\n- plots: not built yet (they come with the reporting issue)\n");
+    if !notes.is_empty() {
+        out.push_str("\n## Notes\n\n");
+        for n in notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+    }
+    out
+}
