@@ -66,21 +66,21 @@ use std::path::Path;
 pub fn parse_templates(text: &str, file: &Path) -> Result<Vec<PodTemplate>, ConfigErrors> {
     let mut errors = Vec::new();
     let t = pod::parse_templates_into(text, file, &mut errors);
-    if errors.is_empty() { Ok(t) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, t)
 }
 
 /// Parses multi-document `apps/v1` DaemonSet manifests.
 pub fn parse_daemonsets(text: &str, file: &Path) -> Result<Vec<DaemonSet>, ConfigErrors> {
     let mut errors = Vec::new();
     let t = pod::parse_daemonsets_into(text, file, &mut errors);
-    if errors.is_empty() { Ok(t) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, t)
 }
 
 /// Parses multi-document `policy/v1` PodDisruptionBudget manifests.
 pub fn parse_pdbs(text: &str, file: &Path) -> Result<Vec<PodDisruptionBudget>, ConfigErrors> {
     let mut errors = Vec::new();
     let t = pod::parse_pdbs_into(text, file, &mut errors);
-    if errors.is_empty() { Ok(t) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, t)
 }
 
 /// Parses a pod spec given as YAML text (for importers: one `spec:` body). `file` names the
@@ -89,7 +89,7 @@ pub fn parse_pod_spec_value(v: &serde_yaml::Value, file: &Path) -> Result<PodSpe
     let mut errors = Vec::new();
     let mut ctx = walk::Ctx::new(file, None, &mut errors);
     let spec = pod::parse_pod_spec(&mut ctx, v, "spec");
-    if errors.is_empty() { Ok(spec) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, spec)
 }
 
 /// Parses scenario text without touching the file system (paths resolve against `dir`).
@@ -98,6 +98,6 @@ pub fn parse_scenario(text: &str, file: &Path, dir: &Path) -> Result<Scenario, C
     let (s, _) = scenario::parse_scenario_text(text, file, dir, &mut errors);
     match s {
         Some(s) if errors.is_empty() => Ok(s),
-        _ => Err(ConfigErrors(errors)),
+        _ => Err(ConfigErrors::from_vec(errors)),
     }
 }

@@ -298,6 +298,8 @@ struct Node {
     capacity_type: Sym,
     price: f64,
     labels: Vec<(Sym, Sym)>,
+    /// `labels` as requirements (hostname included), shared with every pass.
+    reqs: Arc<Requirements>,
     taints: Vec<Taint>,
     allocatable: Resources,
     capacity: Resources,
@@ -389,6 +391,9 @@ pub struct Engine<'a> {
     pods: FxHashMap<u32, PodState>,
     /// kube-scheduler's queue of unbound pods: (priority desc, creation, id).
     pending: BTreeSet<(Reverse<i32>, u64, u32)>,
+    /// Multisets of the pending pods' cpu and memory requests (their minimums bound searches).
+    pending_cpu: BTreeMap<i64, u32>,
+    pending_mem: BTreeMap<i64, u32>,
     nodes: Vec<Node>,
     unlaunched: usize,
     batcher: Batcher,
@@ -428,6 +433,8 @@ impl<'a> Engine<'a> {
             trace_done: false,
             pods: FxHashMap::default(),
             pending: BTreeSet::new(),
+            pending_cpu: BTreeMap::new(),
+            pending_mem: BTreeMap::new(),
             nodes: Vec::new(),
             unlaunched: 0,
             batcher: Batcher::default(),
@@ -462,6 +469,7 @@ impl<'a> Engine<'a> {
                 capacity_type: x.capacity_type,
                 price: x.price,
                 labels: x.labels.clone(),
+                reqs: Arc::new(Requirements::from_labels(&x.labels)),
                 taints: x.taints.clone(),
                 allocatable: x.instance_type.allocatable,
                 capacity: x.instance_type.capacity,
@@ -480,6 +488,9 @@ impl<'a> Engine<'a> {
             e.alive_nodes += 1;
         }
         e.summary.nodes_peak = e.alive_nodes;
+        for i in 0..e.nodes.len() {
+            e.kube.reindex(&e.nodes, i);
+        }
         e
     }
 
@@ -594,10 +605,44 @@ impl<'a> Engine<'a> {
         if let Some(n) = self.kube_find_node(id) {
             self.bind(id, n);
         } else {
-            self.pending.insert(key);
+            self.pending_insert(key);
             self.trigger(id);
             self.requeue.push_back((self.now + REQUEUE_MS, id));
         }
+    }
+
+    fn pending_insert(&mut self, key: (Reverse<i32>, u64, u32)) {
+        if self.pending.insert(key)
+            && let Some(p) = self.pods.get(&key.2)
+        {
+            let r = p.arrival.info.requests;
+            *self.pending_cpu.entry(r.cpu()).or_insert(0) += 1;
+            *self.pending_mem.entry(r.memory()).or_insert(0) += 1;
+        }
+    }
+
+    pub(crate) fn pending_remove(&mut self, key: &(Reverse<i32>, u64, u32)) {
+        if self.pending.remove(key)
+            && let Some(p) = self.pods.get(&key.2)
+        {
+            let r = p.arrival.info.requests;
+            for (m, v) in [(&mut self.pending_cpu, r.cpu()), (&mut self.pending_mem, r.memory())] {
+                if let Some(c) = m.get_mut(&v) {
+                    *c -= 1;
+                    if *c == 0 {
+                        m.remove(&v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The smallest cpu and memory requests among pending pods.
+    pub(crate) fn pending_min(&self) -> (i64, i64) {
+        (
+            self.pending_cpu.keys().next().copied().unwrap_or(i64::MAX),
+            self.pending_mem.keys().next().copied().unwrap_or(i64::MAX),
+        )
     }
 
     fn on_requeue(&mut self, id: u32) {
@@ -662,9 +707,21 @@ impl<'a> Engine<'a> {
             return;
         }
         self.summary.provisioning_passes += 1;
+        let batch: Vec<PodInfo> = pending.iter().filter_map(|id| self.pods.get(id).map(|p| p.arrival.info.clone())).collect();
+        let needs_topology = self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
+        // The smallest request among the pending pods: a node that cannot hold it takes no pod
+        // in this pass, so (without topology to count) it is left out of the pass's node list.
+        let mut min_req = Resources([i64::MAX; crate::resources::NUM_RESOURCES]);
+        for p in &batch {
+            min_req = min_req.min(&p.requests);
+        }
         // Existing nodes: initialized first, then by name.
         let mut node_idx: Vec<usize> = (0..self.nodes.len())
-            .filter(|i| matches!(self.nodes[*i].state, NodeState::Launched | NodeState::Ready))
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                matches!(n.state, NodeState::Launched | NodeState::Ready)
+                    && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
+            })
             .collect();
         node_idx.sort_by(|a, b| {
             let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
@@ -679,18 +736,16 @@ impl<'a> Engine<'a> {
                 ExistingNode {
                     name: n.name,
                     initialized: n.state == NodeState::Ready,
-                    labels: n.labels.clone(),
+                    requirements: n.reqs.clone(),
                     taints: n.taints.clone(),
                     available: n.allocatable.sub(&n.used),
                     host_ports: n.host_ports.clone(),
                 }
             })
             .collect();
-        let batch: Vec<PodInfo> = pending.iter().filter_map(|id| self.pods.get(id).map(|p| p.arrival.info.clone())).collect();
         let batch_refs: Vec<&PodInfo> = batch.iter().collect();
-        let needs_placed = self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
         let mut placed = Vec::new();
-        if needs_placed {
+        if needs_topology {
             let pos: FxHashMap<usize, usize> = node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
             for i in &node_idx {
                 for pid in &self.nodes[*i].pods {
@@ -823,6 +878,7 @@ impl<'a> Engine<'a> {
             capacity_type: labels::ON_DEMAND,
             price: 0.0,
             labels: Vec::new(),
+            reqs: Arc::new(Requirements::new()),
             taints: Vec::new(),
             allocatable: Resources::ZERO,
             capacity: Resources::ZERO,
@@ -855,6 +911,7 @@ impl<'a> Engine<'a> {
         let mut ice_draw = |rng: &mut SimRng, _it: &InstanceType, _z: Sym| p_ice > 0.0 && rng.random::<f64>() < p_ice;
         let mut iced = Vec::new();
         let result = launch::launch(
+            true,
             &t.instance_types,
             &plan.options,
             &reqs,
@@ -885,18 +942,7 @@ impl<'a> Engine<'a> {
                 let mut taints = t.taints.clone();
                 taints.extend(t.startup_taints.iter().cloned());
                 let ds = self.daemon_overhead(&labels, &t.taints);
-                let options: Vec<&str> = {
-                    let mut v: Vec<(f64, &str)> = plan
-                        .options
-                        .iter()
-                        .map(|i| {
-                            let x = &t.instance_types[*i as usize];
-                            (x.cheapest(&reqs, &self.unavailable).map(|o| o.price).unwrap_or(f64::MAX), x.name.as_str())
-                        })
-                        .collect();
-                    v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
-                    v.into_iter().take(10).map(|(_, n)| n).collect()
-                };
+                let options: Vec<&str> = choice.cheapest.iter().map(|n| n.as_str()).collect();
                 self.rec.decision(&serde_json::json!({
                     "time": secs(self.now), "kind": "launch", "nodeclaim": self.nodes[idx].name.as_str(),
                     "nodepool": t.name.as_str(), "pods": pods,
@@ -917,6 +963,7 @@ impl<'a> Engine<'a> {
                 n.allocatable = it.allocatable;
                 n.capacity = it.capacity;
                 n.it = Some(it);
+                n.reqs = Arc::new(Requirements::from_labels(&labels));
                 n.labels = labels;
                 n.taints = taints;
                 n.used = ds;
@@ -1050,6 +1097,7 @@ impl<'a> Engine<'a> {
         let alloc = n.allocatable;
         self.ready_allocatable.add_assign(&alloc);
         self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
+        self.kube.reindex(&self.nodes, idx);
         self.kube_retry(Some(idx));
     }
 
@@ -1082,7 +1130,7 @@ impl<'a> Engine<'a> {
         if let Some(end) = end {
             self.push(end, Ev::PodEnd(id));
         }
-        self.kube.on_bind(&self.nodes, node);
+        self.kube.reindex(&self.nodes, node);
     }
 
     fn on_pod_end(&mut self, id: u32) {
@@ -1101,6 +1149,7 @@ impl<'a> Engine<'a> {
         let w = pod_weight(&req, &n.allocatable);
         add_weight(&mut n.ns_weights, p.arrival.info.namespace, -w);
         self.bound_requests.sub_assign(&req);
+        self.kube.reindex(&self.nodes, node);
         if !p.arrival.info.constraints.anti_required.is_empty() {
             self.anti_affinity_bound -= 1;
         }

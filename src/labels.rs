@@ -166,7 +166,34 @@ pub const AWS_WELL_KNOWN: &[&str] = &[
 
 /// True for a key that NodeClaims may leave undefined (`AllowUndefinedWellKnownLabels`).
 pub fn is_well_known(key: &str) -> bool {
-    CORE_WELL_KNOWN.contains(&key) || AWS_WELL_KNOWN.contains(&key)
+    CORE_WELL_KNOWN.contains(&key)
+        || AWS_WELL_KNOWN.contains(&key)
+        || (HAS_EXTRA_WELL_KNOWN.load(std::sync::atomic::Ordering::Acquire) && is_extra_well_known(Sym::new(key)))
+}
+
+static HAS_EXTRA_WELL_KNOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn extra_well_known() -> &'static RwLock<Vec<Sym>> {
+    static E: OnceLock<RwLock<Vec<Sym>>> = OnceLock::new();
+    E.get_or_init(|| RwLock::new(Vec::new()))
+}
+
+#[inline]
+fn is_extra_well_known(key: Sym) -> bool {
+    HAS_EXTRA_WELL_KNOWN.load(std::sync::atomic::Ordering::Acquire)
+        && extra_well_known().read().unwrap_or_else(|e| e.into_inner()).contains(&key)
+}
+
+/// Test hook: adds `key` to the well-known set for the rest of the process, as Karpenter's
+/// fake cloud provider does for its `size`, `special` and `integer` labels (`fake/instancetype.go`
+/// `init`). Used only by the conformance tests; the simulator itself never calls it.
+pub fn register_extra_well_known(key: &str) {
+    let k = Sym::new(key);
+    let mut w = extra_well_known().write().unwrap_or_else(|e| e.into_inner());
+    if !w.contains(&k) {
+        w.push(k);
+    }
+    HAS_EXTRA_WELL_KNOWN.store(true, std::sync::atomic::Ordering::Release);
 }
 
 /// Interned well-known keys, for fast checks.
@@ -178,7 +205,7 @@ pub fn well_known_syms() -> &'static [Sym] {
 /// True when `key` is a well-known label (by symbol).
 #[inline]
 pub fn is_well_known_sym(key: Sym) -> bool {
-    well_known_syms().contains(&key)
+    well_known_syms().contains(&key) || is_extra_well_known(key)
 }
 
 /// Maps deprecated aliases to their stable keys (`NormalizedLabels`).

@@ -25,6 +25,8 @@ pub struct LaunchChoice {
     pub price: f64,
     /// How many types were left after each filter step, for the decision log.
     pub considered: usize,
+    /// The cheapest types left after the filters (at most 10), for the decision log.
+    pub cheapest: Vec<Sym>,
     pub why: String,
 }
 
@@ -47,8 +49,12 @@ struct Override {
 /// Runs the launch pipeline for a NodeClaim with `requirements` (including its instance-type
 /// list), `requests` and option list `options`. `ice_draw` returns true when EC2 reports
 /// insufficient capacity for a Spot override (the interruption model decides); failed
-/// overrides are appended to `iced`.
+/// overrides are appended to `iced`. With `prevalidated`, the options are known to be
+/// compatible with `requirements` (the scheduler narrowed them), so only fit and offering
+/// availability are re-checked.
+#[allow(clippy::too_many_arguments)]
 pub fn launch(
+    prevalidated: bool,
     its: &[InstanceType],
     options: &[u32],
     requirements: &Requirements,
@@ -65,7 +71,7 @@ pub fn launch(
         .copied()
         .filter(|i| {
             let it = &its[*i as usize];
-            it.requirements.intersects(requirements).is_ok()
+            (prevalidated || it.requirements.intersects(requirements).is_ok())
                 && requests.fits(&it.allocatable)
                 && it.offerings.iter().any(|o| it.offering_ok(o, requirements, unavailable))
         })
@@ -113,6 +119,7 @@ pub fn launch(
     priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| its[a.1 as usize].name.as_str().cmp(its[b.1 as usize].name.as_str())));
     priced.truncate(MAX_LAUNCH_TYPES);
     let considered = priced.len();
+    let cheapest: Vec<Sym> = priced.iter().take(10).map(|(_, i)| its[*i as usize].name).collect();
     // 4.4 capacity type: reserved > spot > on-demand, the first with a remaining offering.
     let order = [labels::RESERVED, labels::SPOT, labels::ON_DEMAND];
     let Some(ct) = order.into_iter().find(|ct| {
@@ -169,6 +176,6 @@ pub fn launch(
         } else {
             format!("{}: lowest-price override among {} overrides of {} types", ct.as_str(), overrides.len(), considered)
         };
-        return Ok(LaunchChoice { instance_type: o.it, zone: off.zone, capacity_type: ct, price: off.price, considered, why });
+        return Ok(LaunchChoice { instance_type: o.it, zone: off.zone, capacity_type: ct, price: off.price, considered, cheapest, why });
     }
 }

@@ -116,7 +116,8 @@ pub struct NodePoolTemplate {
 pub struct ExistingNode {
     pub name: Sym,
     pub initialized: bool,
-    pub labels: Vec<(Sym, Sym)>,
+    /// The node's labels as `In [value]` requirements, hostname included.
+    pub requirements: Arc<Requirements>,
     pub taints: Vec<Taint>,
     /// Allocatable − requests of bound pods − DaemonSet overhead not yet running there.
     pub available: Resources,
@@ -177,7 +178,7 @@ struct Claim {
 }
 
 struct Existing {
-    requirements: Requirements,
+    requirements: Arc<Requirements>,
     taints: Vec<Taint>,
     remaining: Resources,
     host_ports: Vec<HostPort>,
@@ -213,21 +214,28 @@ pub struct Scheduler<'a> {
 impl<'a> Scheduler<'a> {
     /// Prepares a pass. `hostnames` caches placeholder hostname symbols between passes.
     pub fn new(input: &'a SolveInput<'a>, batch: &[&PodInfo], rng: &'a mut SimRng, hostnames: &'a mut Vec<Sym>) -> Scheduler<'a> {
-        let nodes: Vec<TopoNode> = input
-            .existing
-            .iter()
-            .map(|n| TopoNode { labels: Requirements::from_labels(&n.labels), taints: n.taints.clone(), hostname: n.name })
-            .collect();
+        // Topology needs the cluster's nodes only when some pod has topology constraints or a
+        // placed pod carries required anti-affinity.
+        let needs_topology = !input.placed.is_empty() || batch.iter().any(|p| p.constraints.has_topology());
+        let nodes: Vec<TopoNode> = if needs_topology {
+            input
+                .existing
+                .iter()
+                .map(|n| TopoNode { labels: n.requirements.clone(), taints: n.taints.clone(), hostname: n.name })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut topology = Topology::new(input.domain_groups.clone(), nodes, input.placed.clone());
         let existing: Vec<Existing> = input
             .existing
             .iter()
             .map(|n| {
-                let mut requirements = Requirements::from_labels(&n.labels);
-                requirements.add(Requirement::single(labels::HOSTNAME, n.name));
-                topology.register_domain(labels::HOSTNAME, n.name);
+                if needs_topology {
+                    topology.register_domain(labels::HOSTNAME, n.name);
+                }
                 Existing {
-                    requirements,
+                    requirements: n.requirements.clone(),
                     taints: n.taints.clone(),
                     remaining: n.available,
                     host_ports: n.host_ports.clone(),
@@ -236,6 +244,27 @@ impl<'a> Scheduler<'a> {
             .collect();
         for p in batch {
             topology.register_batch_inverse(p);
+        }
+        // `NewTopology` runs `Update` for every pod of the batch before the first placement, so
+        // each topology group exists, and counts every pod placed in this pass, from the start.
+        // (Created lazily, a group would miss the batch pods placed before its owner's turn.)
+        let mut seen: FxHashSet<(usize, Sym, usize)> = FxHashSet::default();
+        for p in batch {
+            if p.constraints.ignored.is_some() || !p.constraints.has_topology() {
+                continue;
+            }
+            let labels_ptr = Arc::as_ptr(&p.labels) as *const u8 as usize;
+            let key = (Arc::as_ptr(&p.constraints) as usize, p.namespace, labels_ptr);
+            if !seen.insert(key) {
+                continue;
+            }
+            if input.ignore_preferences {
+                let mut c = (*p.constraints).clone();
+                c.drop_preferences();
+                topology.groups_for(p, &c);
+            } else {
+                topology.groups_for(p, &p.constraints);
+            }
         }
         let candidates = input
             .templates
@@ -404,8 +433,10 @@ impl<'a> Scheduler<'a> {
             }
             let n = &mut self.existing[i];
             n.remaining.sub_assign(&pod.requests);
-            if let Some(m) = merged {
-                n.requirements = m;
+            if let Some(m) = merged
+                && m != *n.requirements
+            {
+                n.requirements = Arc::new(m);
             }
             n.host_ports.extend(c.host_ports.iter().copied());
             if !self.topology.is_empty() {

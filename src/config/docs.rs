@@ -52,6 +52,10 @@ pub(crate) fn read_documents(text: &str, file: &Path, errors: &mut Vec<ConfigErr
         }
     }
     let mut positions = scan(text);
+    // serde_yaml yields one null document for a stream with none.
+    if positions.is_empty() && values.len() == 1 && values[0].is_null() {
+        positions.push(PosIndex::default());
+    }
     // The scanner and libyaml must agree on the document count; if they do not (exotic
     // syntax), positions are dropped rather than misattributed.
     let aligned = positions.len() == values.len();
@@ -61,7 +65,10 @@ pub(crate) fn read_documents(text: &str, file: &Path, errors: &mut Vec<ConfigErr
     let mut pos_iter = positions.into_iter();
     values
         .into_iter()
-        .map(|value| Doc { value, pos: if aligned { pos_iter.next() } else { None } })
+        .map(|value| Doc {
+            value,
+            pos: if aligned { pos_iter.next() } else { None },
+        })
         .collect()
 }
 
@@ -84,7 +91,10 @@ mod tests {
             let mut errs = Vec::new();
             let docs = read_documents(text, Path::new("t.yaml"), &mut errs);
             assert!(errs.is_empty(), "{text:?}: {errs:?}");
-            assert!(docs.iter().all(|d| d.pos.is_some()), "{text:?}: positions lost");
+            assert!(
+                docs.iter().all(|d| d.pos.is_some()),
+                "{text:?}: positions lost"
+            );
         }
     }
 

@@ -45,7 +45,11 @@ fn split_path(path: &str) -> Result<Vec<Seg>, String> {
                     return Err(format!("`{path}` has an unterminated or empty [...]"));
                 }
                 if inner.bytes().all(|b| b.is_ascii_digit()) {
-                    out.push(Seg::Index(inner.parse().map_err(|_| format!("index `{inner}` is too large"))?));
+                    out.push(Seg::Index(
+                        inner
+                            .parse()
+                            .map_err(|_| format!("index `{inner}` is too large"))?,
+                    ));
                 } else {
                     out.push(Seg::Key(inner));
                 }
@@ -62,7 +66,11 @@ fn split_path(path: &str) -> Result<Vec<Seg>, String> {
     if !cur.is_empty() {
         out.push(Seg::Key(cur));
     } else if !after_bracket {
-        return Err(if path.is_empty() { "empty path".to_string() } else { format!("`{path}` ends with `.`") });
+        return Err(if path.is_empty() {
+            "empty path".to_string()
+        } else {
+            format!("`{path}` ends with `.`")
+        });
     }
     Ok(out)
 }
@@ -74,9 +82,13 @@ fn split_path(path: &str) -> Result<Vec<Seg>, String> {
 pub fn apply_edit(doc: &Value, dotted_path: &str, value: &Value) -> Result<Value, String> {
     let segs = split_path(dotted_path)?;
     if matches!(segs.first(), Some(Seg::Key(k)) if k == "kind" || k == "apiVersion")
-        || (segs.len() == 2 && segs[0] == Seg::Key("metadata".into()) && segs[1] == Seg::Key("name".into()))
+        || (segs.len() == 2
+            && segs[0] == Seg::Key("metadata".into())
+            && segs[1] == Seg::Key("name".into()))
     {
-        return Err(format!("`{dotted_path}` cannot be changed (it identifies the object)"));
+        return Err(format!(
+            "`{dotted_path}` cannot be changed (it identifies the object)"
+        ));
     }
     let mut out = doc.clone();
     set_in(&mut out, &segs, value, dotted_path)?;
@@ -92,19 +104,23 @@ fn set_in(node: &mut Value, segs: &[Seg], value: &Value, full: &str) -> Result<(
         Seg::Index(i) => match node {
             Value::Sequence(seq) => {
                 let len = seq.len();
-                let item = seq
-                    .get_mut(*i)
-                    .ok_or_else(|| format!("`{full}`: index {i} is out of range (the list has {len} items)"))?;
+                let item = seq.get_mut(*i).ok_or_else(|| {
+                    format!("`{full}`: index {i} is out of range (the list has {len} items)")
+                })?;
                 set_in(item, &segs[1..], value, full)
             }
-            _ => Err(format!("`{full}`: [{i}] indexes a value that is not a list")),
+            _ => Err(format!(
+                "`{full}`: [{i}] indexes a value that is not a list"
+            )),
         },
         Seg::Key(_) => {
             if node.is_null() {
                 *node = Value::Mapping(Mapping::new());
             }
             let Value::Mapping(map) = node else {
-                return Err(format!("`{full}`: cannot set a field inside a value that is not a mapping"));
+                return Err(format!(
+                    "`{full}`: cannot set a field inside a value that is not a mapping"
+                ));
             };
             // Greedy: the longest run of segments that, joined by '.', names an existing key.
             let mut take = 1;
@@ -172,9 +188,14 @@ mod tests {
 
     #[test]
     fn edits() {
-        let doc = y("spec:\n  limits:\n    nvidia.com/gpu: 1\n  disruption:\n    budgets: [{nodes: '10%'}]\n");
+        let doc = y(
+            "spec:\n  limits:\n    nvidia.com/gpu: 1\n  disruption:\n    budgets: [{nodes: '10%'}]\n",
+        );
         let e = apply_edit(&doc, "spec.disruption.consolidationPolicy", &y("WhenEmpty")).unwrap();
-        assert_eq!(e["spec"]["disruption"]["consolidationPolicy"], y("WhenEmpty"));
+        assert_eq!(
+            e["spec"]["disruption"]["consolidationPolicy"],
+            y("WhenEmpty")
+        );
         let e = apply_edit(&doc, "spec.limits.nvidia.com/gpu", &y("4")).unwrap();
         assert_eq!(e["spec"]["limits"]["nvidia.com/gpu"], y("4"));
         let e = apply_edit(&doc, "spec.limits[amd.com/gpu]", &y("2")).unwrap();

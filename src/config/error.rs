@@ -93,6 +93,46 @@ impl IntoIterator for ConfigErrors {
     }
 }
 
+impl ConfigErrors {
+    /// Orders the errors by file (in order of first appearance), then line and column.
+    pub fn sort(&mut self) {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for e in &self.0 {
+            if !files.contains(&e.file) {
+                files.push(e.file.clone());
+            }
+        }
+        self.0.sort_by_key(|e| {
+            (
+                files
+                    .iter()
+                    .position(|f| *f == e.file)
+                    .unwrap_or(usize::MAX),
+                e.line.unwrap_or(0),
+                e.column.unwrap_or(0),
+            )
+        });
+    }
+
+    /// Sorted errors from a list.
+    pub(crate) fn from_vec(errors: Vec<ConfigError>) -> ConfigErrors {
+        let mut e = ConfigErrors(errors);
+        e.sort();
+        e
+    }
+
+    /// Builds sorted errors, or `Ok(value)` when there are none.
+    pub(crate) fn result<T>(errors: Vec<ConfigError>, value: T) -> Result<T, ConfigErrors> {
+        if errors.is_empty() {
+            Ok(value)
+        } else {
+            let mut e = ConfigErrors(errors);
+            e.sort();
+            Err(e)
+        }
+    }
+}
+
 /// Optimal-string-alignment edit distance (Levenshtein plus adjacent transposition),
 /// comparing characters case-insensitively.
 pub fn edit_distance(a: &str, b: &str) -> usize {
@@ -154,8 +194,14 @@ mod tests {
     #[test]
     fn distances() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("consolidationPolicy", "consolidationPolicy"), 0);
-        assert_eq!(edit_distance("consolidatoinPolicy", "consolidationPolicy"), 1);
+        assert_eq!(
+            edit_distance("consolidationPolicy", "consolidationPolicy"),
+            0
+        );
+        assert_eq!(
+            edit_distance("consolidatoinPolicy", "consolidationPolicy"),
+            1
+        );
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("Equals", "equals"), 0);
     }

@@ -42,7 +42,10 @@ impl Operator {
 
     /// True for the integer comparison operators.
     pub fn is_numeric(self) -> bool {
-        matches!(self, Operator::Gt | Operator::Lt | Operator::Gte | Operator::Lte)
+        matches!(
+            self,
+            Operator::Gt | Operator::Lt | Operator::Gte | Operator::Lte
+        )
     }
 }
 
@@ -168,7 +171,9 @@ pub struct LabelSelector {
 impl LabelSelector {
     /// True when `labels` satisfies every term.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|e| {
                 let got = labels.get(&e.key);
                 match e.operator {
@@ -226,7 +231,11 @@ pub(crate) enum ReqFlavor {
 /// Reads a Kubernetes metadata block. Label keys and values and annotation keys are checked.
 pub(crate) fn parse_meta(ctx: &mut Ctx, v: &Value, path: &str, require_name: bool) -> ObjectMeta {
     let o = ctx.obj_ignoring(v, path, META_KEYS, META_IGNORED);
-    let name = if require_name { ctx.req_string(&o, "name") } else { ctx.string(&o, "name") };
+    let name = if require_name {
+        ctx.req_string(&o, "name")
+    } else {
+        ctx.string(&o, "name")
+    };
     if let Some(n) = &name
         && !n.is_empty()
         && let Some(e) = dns1123_subdomain_error(n)
@@ -246,7 +255,12 @@ pub(crate) fn parse_meta(ctx: &mut Ctx, v: &Value, path: &str, require_name: boo
             ctx.error(&join_key(&o.path("annotations"), k), At::Key, e, None);
         }
     }
-    ObjectMeta { name, namespace, labels, annotations }
+    ObjectMeta {
+        name,
+        namespace,
+        labels,
+        annotations,
+    }
 }
 
 /// Reads a label map, checking key and value syntax.
@@ -316,7 +330,11 @@ pub(crate) fn parse_requirement(
     let values = ctx.str_list(&o, "values");
     let min_values = ctx.int(&o, "minValues", 1, 50).map(|n| n as u32);
     let vpath = o.path("values");
-    let item_path = if o.has("values") { vpath.clone() } else { o.path.clone() };
+    let item_path = if o.has("values") {
+        vpath.clone()
+    } else {
+        o.path.clone()
+    };
 
     if let Some(k) = &key {
         if let Some(e) = qualified_name_error(k) {
@@ -338,7 +356,10 @@ pub(crate) fn parse_requirement(
     match operator {
         Operator::In => {
             if values.is_empty() {
-                ctx.err(&item_path, "requirements with operator 'In' must have a value defined");
+                ctx.err(
+                    &item_path,
+                    "requirements with operator 'In' must have a value defined",
+                );
             }
             if let Some(m) = min_values
                 && values.len() < m as usize
@@ -357,7 +378,10 @@ pub(crate) fn parse_requirement(
                 && let Some(known) = well_known_values(k)
                 && !values.is_empty()
             {
-                let valid = values.iter().filter(|v| known.contains(&v.as_str())).count();
+                let valid = values
+                    .iter()
+                    .filter(|v| known.contains(&v.as_str()))
+                    .count();
                 if valid == 0 {
                     let sugg = values
                         .iter()
@@ -365,13 +389,19 @@ pub(crate) fn parse_requirement(
                     ctx.error(
                         &vpath,
                         At::Value,
-                        format!("no valid values for {k}: expected one of {}", known.join(", ")),
+                        format!(
+                            "no valid values for {k}: expected one of {}",
+                            known.join(", ")
+                        ),
                         sugg,
                     );
                 } else if let Some(m) = min_values
                     && valid < m as usize
                 {
-                    ctx.err(&vpath, format!("only {valid} valid value(s) for {k}, minValues is {m}"));
+                    ctx.err(
+                        &vpath,
+                        format!("only {valid} valid value(s) for {k}, minValues is {m}"),
+                    );
                 }
             }
         }
@@ -392,10 +422,14 @@ pub(crate) fn parse_requirement(
             if values.len() != 1 {
                 ctx.err(
                     &item_path,
-                    format!("operator {} must have a single positive integer value", op.as_str()),
+                    format!(
+                        "operator {} must have a single positive integer value",
+                        op.as_str()
+                    ),
                 );
             } else if flavor == ReqFlavor::NodePool {
-                let ok = values[0].parse::<i64>().is_ok_and(|n| n >= 0) && !values[0].starts_with('+');
+                let ok =
+                    values[0].parse::<i64>().is_ok_and(|n| n >= 0) && !values[0].starts_with('+');
                 if !ok {
                     ctx.err(
                         &join_index(&vpath, 0),
@@ -409,7 +443,11 @@ pub(crate) fn parse_requirement(
             } else if values[0].parse::<i64>().is_err() {
                 ctx.err(
                     &join_index(&vpath, 0),
-                    format!("`{}` is not valid: operator {} needs an integer value", values[0], op.as_str()),
+                    format!(
+                        "`{}` is not valid: operator {} needs an integer value",
+                        values[0],
+                        op.as_str()
+                    ),
                 );
             }
         }
@@ -417,7 +455,12 @@ pub(crate) fn parse_requirement(
     if min_values.is_some() && operator != Operator::In && flavor == ReqFlavor::NodePool {
         // Allowed by the CRD, but only meaningful with In; keep it.
     }
-    Some(NodeSelectorRequirement { key: key?, operator, values, min_values })
+    Some(NodeSelectorRequirement {
+        key: key?,
+        operator,
+        values,
+        min_values,
+    })
 }
 
 /// Reads a taint (NodePool `taints`/`startupTaints`, existing nodes).
@@ -443,7 +486,11 @@ pub(crate) fn parse_taint(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Taint>
             None
         }
     };
-    Some(Taint { key: key?, value, effect: effect? })
+    Some(Taint {
+        key: key?,
+        value,
+        effect: effect?,
+    })
 }
 
 /// Checks duplicate key/effect pairs over a NodePool's taints and startup taints.
@@ -454,7 +501,11 @@ pub(crate) fn check_duplicate_taints(ctx: &mut Ctx, groups: &[(&str, &[Taint])])
             if seen.contains(&(t.key.as_str(), t.effect)) {
                 ctx.err(
                     &join_index(path, i),
-                    format!("duplicate taint Key/Effect pair {}={}", t.key, t.effect.as_str()),
+                    format!(
+                        "duplicate taint Key/Effect pair {}={}",
+                        t.key,
+                        t.effect.as_str()
+                    ),
                 );
             } else {
                 seen.push((t.key.as_str(), t.effect));
@@ -465,14 +516,21 @@ pub(crate) fn check_duplicate_taints(ctx: &mut Ctx, groups: &[(&str, &[Taint])])
 
 /// Reads a pod toleration with Kubernetes' validation.
 pub(crate) fn parse_toleration(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Toleration> {
-    let o = ctx.obj(v, path, &["key", "operator", "value", "effect", "tolerationSeconds"]);
+    let o = ctx.obj(
+        v,
+        path,
+        &["key", "operator", "value", "effect", "tolerationSeconds"],
+    );
     o.map?;
     let key = ctx.string(&o, "key").filter(|k| !k.is_empty());
     let operator = ctx
         .enumv(
             &o,
             "operator",
-            &[("Equal", TolerationOperator::Equal), ("Exists", TolerationOperator::Exists)],
+            &[
+                ("Equal", TolerationOperator::Equal),
+                ("Exists", TolerationOperator::Exists),
+            ],
         )
         .unwrap_or(TolerationOperator::Equal);
     let value = ctx.string(&o, "value").filter(|s| !s.is_empty());
@@ -484,13 +542,22 @@ pub(crate) fn parse_toleration(ctx: &mut Ctx, v: &Value, path: &str) -> Option<T
         ctx.err(&o.path("key"), format!("invalid toleration key: {e}"));
     }
     if key.is_none() && operator != TolerationOperator::Exists && o.has("operator") {
-        ctx.err(&o.path("operator"), "operator must be Exists when `key` is empty");
+        ctx.err(
+            &o.path("operator"),
+            "operator must be Exists when `key` is empty",
+        );
     } else if key.is_none() && !o.has("operator") {
-        ctx.err(&o.path, "operator must be Exists when `key` is empty (set operator: Exists)");
+        ctx.err(
+            &o.path,
+            "operator must be Exists when `key` is empty (set operator: Exists)",
+        );
     }
     match operator {
         TolerationOperator::Exists if value.is_some() => {
-            ctx.err(&o.path("value"), "value must be empty when operator is Exists");
+            ctx.err(
+                &o.path("value"),
+                "value must be empty when operator is Exists",
+            );
         }
         TolerationOperator::Equal => {
             if let Some(val) = &value
@@ -502,9 +569,18 @@ pub(crate) fn parse_toleration(ctx: &mut Ctx, v: &Value, path: &str) -> Option<T
         _ => {}
     }
     if toleration_seconds.is_some() && effect != Some(TaintEffect::NoExecute) {
-        ctx.err(&o.path("effect"), "effect must be NoExecute when tolerationSeconds is set");
+        ctx.err(
+            &o.path("effect"),
+            "effect must be NoExecute when tolerationSeconds is set",
+        );
     }
-    Some(Toleration { key, operator, value, effect, toleration_seconds })
+    Some(Toleration {
+        key,
+        operator,
+        value,
+        effect,
+        toleration_seconds,
+    })
 }
 
 /// Reads a label selector with Kubernetes' validation.
@@ -537,36 +613,58 @@ pub(crate) fn parse_label_selector(ctx: &mut Ctx, v: &Value, path: &str) -> Labe
             }
         };
         let values = c.str_list(&e, "values");
-        let vp = if e.has("values") { e.path("values") } else { e.path.clone() };
+        let vp = if e.has("values") {
+            e.path("values")
+        } else {
+            e.path.clone()
+        };
         match operator? {
             SelectorOperator::In | SelectorOperator::NotIn if values.is_empty() => {
                 c.err(&vp, "operators In and NotIn need at least one value");
             }
             SelectorOperator::Exists | SelectorOperator::DoesNotExist if !values.is_empty() => {
-                c.err(&vp, "operators Exists and DoesNotExist must not have values");
+                c.err(
+                    &vp,
+                    "operators Exists and DoesNotExist must not have values",
+                );
             }
             _ => {}
         }
         for (i, val) in values.iter().enumerate() {
             if let Some(err) = label_value_error(val) {
-                c.err(&join_index(&e.path("values"), i), format!("invalid value: {err}"));
+                c.err(
+                    &join_index(&e.path("values"), i),
+                    format!("invalid value: {err}"),
+                );
             }
         }
-        Some(LabelSelectorRequirement { key: key?, operator: operator?, values })
+        Some(LabelSelectorRequirement {
+            key: key?,
+            operator: operator?,
+            values,
+        })
     });
-    LabelSelector { match_labels, match_expressions }
+    LabelSelector {
+        match_labels,
+        match_expressions,
+    }
 }
 
 /// Reads an int-or-percent (`3`, `"3"`, `"50%"`).
 pub(crate) fn parse_int_or_percent(ctx: &mut Ctx, v: &Value, path: &str) -> Option<IntOrPercent> {
     match v {
-        Value::Number(_) => ctx.v_int(v, path, 0, i32::MAX as i64).map(IntOrPercent::Int),
+        Value::Number(_) => ctx
+            .v_int(v, path, 0, i32::MAX as i64)
+            .map(IntOrPercent::Int),
         Value::String(s) => {
             if let Some(p) = s.strip_suffix('%') {
                 match p.parse::<u32>() {
                     Ok(n) => return Some(IntOrPercent::Percent(n)),
                     Err(_) => {
-                        ctx.err(path, format!("`{s}` is not a valid percentage (such as 50%)"));
+                        ctx.err(
+                            path,
+                            format!("`{s}` is not a valid percentage (such as 50%)"),
+                        );
                         return None;
                     }
                 }
@@ -574,13 +672,22 @@ pub(crate) fn parse_int_or_percent(ctx: &mut Ctx, v: &Value, path: &str) -> Opti
             match s.parse::<i64>() {
                 Ok(n) if n >= 0 => Some(IntOrPercent::Int(n)),
                 _ => {
-                    ctx.err(path, format!("`{s}` must be a non-negative integer or a percentage such as 50%"));
+                    ctx.err(
+                        path,
+                        format!("`{s}` must be a non-negative integer or a percentage such as 50%"),
+                    );
                     None
                 }
             }
         }
         other => {
-            ctx.err(path, format!("expected an integer or a percentage, got {}", super::walk::type_name(other)));
+            ctx.err(
+                path,
+                format!(
+                    "expected an integer or a percentage, got {}",
+                    super::walk::type_name(other)
+                ),
+            );
             None
         }
     }

@@ -144,7 +144,12 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { nodes: BudgetNodes::Percent(10), schedule: None, duration_ms: None, reasons: None }
+        Budget {
+            nodes: BudgetNodes::Percent(10),
+            schedule: None,
+            duration_ms: None,
+            reasons: None,
+        }
     }
 }
 
@@ -353,7 +358,10 @@ impl EC2NodeClass {
 
 fn alias_family(alias: &str) -> Option<AmiFamily> {
     let fam = alias.split('@').next()?;
-    ALIAS_FAMILIES.iter().find(|(n, _)| *n == fam).map(|(_, f)| *f)
+    ALIAS_FAMILIES
+        .iter()
+        .find(|(n, _)| *n == fam)
+        .map(|(_, f)| *f)
 }
 
 /// Parses multi-document Karpenter YAML (as `kubectl apply -f` takes it) into NodePools and
@@ -365,7 +373,7 @@ pub fn parse_manifests(
 ) -> Result<(Vec<NodePool>, Vec<EC2NodeClass>), ConfigErrors> {
     let mut errors = Vec::new();
     let (pools, classes) = parse_manifests_into(text, file, &mut errors);
-    if errors.is_empty() { Ok((pools, classes)) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, (pools, classes))
 }
 
 /// Like [`parse_manifests`], appending problems to `errors` and returning what parsed.
@@ -417,23 +425,51 @@ fn manifest_object(
         return; // empty document
     }
     let Value::Mapping(m) = v else {
-        ctx.err(path, format!("expected a Kubernetes object, got {}", super::walk::type_name(v)));
+        ctx.err(
+            path,
+            format!(
+                "expected a Kubernetes object, got {}",
+                super::walk::type_name(v)
+            ),
+        );
         return;
     };
     let kind = m.get("kind").and_then(Value::as_str);
     let api = m.get("apiVersion").and_then(Value::as_str);
     let kpath = join_key(path, "kind");
     match kind {
-        None => ctx.error(if path.is_empty() { "kind" } else { &kpath }, At::Key, "missing `kind` (expected NodePool or EC2NodeClass)", None),
+        None => ctx.error(
+            if path.is_empty() { "kind" } else { &kpath },
+            At::Key,
+            "missing `kind` (expected NodePool or EC2NodeClass)",
+            None,
+        ),
         Some("NodePool") => {
             check_api(ctx, api, "karpenter.sh/v1", path);
             if let Some(p) = parse_nodepool_value(ctx, v, path) {
                 if pools.iter().any(|q| q.name == p.name) {
                     let np = join_key(&join_key(path, "metadata"), "name");
-                    ctx.err(&np, format!("NodePool `{}` is defined more than once", p.name));
+                    ctx.err(
+                        &np,
+                        format!("NodePool `{}` is defined more than once", p.name),
+                    );
                 }
-                let at = |q: &str| ctx.pos.and_then(|i| i.value(&format!("{}{q}", if path.is_empty() { String::new() } else { format!("{path}.") })));
-                sites.pools.push((at("metadata.name"), at("spec.template.spec.nodeClassRef.name")));
+                let at = |q: &str| {
+                    ctx.pos.and_then(|i| {
+                        i.value(&format!(
+                            "{}{q}",
+                            if path.is_empty() {
+                                String::new()
+                            } else {
+                                format!("{path}.")
+                            }
+                        ))
+                    })
+                };
+                sites.pools.push((
+                    at("metadata.name"),
+                    at("spec.template.spec.nodeClassRef.name"),
+                ));
                 pools.push(p);
             }
         }
@@ -442,7 +478,10 @@ fn manifest_object(
             if let Some(c) = parse_nodeclass_value(ctx, v, path) {
                 if classes.iter().any(|q| q.name == c.name) {
                     let np = join_key(&join_key(path, "metadata"), "name");
-                    ctx.err(&np, format!("EC2NodeClass `{}` is defined more than once", c.name));
+                    ctx.err(
+                        &np,
+                        format!("EC2NodeClass `{}` is defined more than once", c.name),
+                    );
                 }
                 let np = join_key(&join_key(path, "metadata"), "name");
                 sites.classes.push(ctx.pos.and_then(|i| i.value(&np)));
@@ -484,10 +523,17 @@ fn check_api(ctx: &mut Ctx, api: Option<&str>, want: &str, path: &str) {
         Some(a) => ctx.error(
             &p,
             At::Value,
-            format!("apiVersion `{a}` is not supported: karpsim reads Karpenter's v1 API (`{want}`)"),
+            format!(
+                "apiVersion `{a}` is not supported: karpsim reads Karpenter's v1 API (`{want}`)"
+            ),
             Some(want.to_string()),
         ),
-        None => ctx.error(&p, At::Key, format!("missing `apiVersion` (expected `{want}`)"), None),
+        None => ctx.error(
+            &p,
+            At::Key,
+            format!("missing `apiVersion` (expected `{want}`)"),
+            None,
+        ),
     }
 }
 
@@ -510,11 +556,20 @@ pub(crate) fn parse_nodepool_value(ctx: &mut Ctx, v: &Value, path: &str) -> Opti
             None
         }
     };
-    Some(NodePool { name: metadata.name.clone()?, metadata, spec: spec?, raw: v.clone() })
+    Some(NodePool {
+        name: metadata.name.clone()?,
+        metadata,
+        spec: spec?,
+        raw: v.clone(),
+    })
 }
 
 fn parse_nodepool_spec(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodePoolSpec> {
-    let o = ctx.obj(v, path, &["template", "disruption", "limits", "weight", "replicas"]);
+    let o = ctx.obj(
+        v,
+        path,
+        &["template", "disruption", "limits", "weight", "replicas"],
+    );
     let template = match o.get("template") {
         Some(t) => parse_template(ctx, t, &o.path("template")),
         None => {
@@ -529,20 +584,37 @@ fn parse_nodepool_spec(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodePoolS
     let limits = ctx.quantity_map(&o, "limits");
     for k in limits.keys() {
         if let Some(e) = qualified_name_error(k) {
-            ctx.error(&join_key(&o.path("limits"), k), At::Key, format!("invalid resource name: {e}"), None);
+            ctx.error(
+                &join_key(&o.path("limits"), k),
+                At::Key,
+                format!("invalid resource name: {e}"),
+                None,
+            );
         }
     }
     let weight = ctx.int(&o, "weight", 1, 100).map(|w| w as i32);
     let replicas = ctx.int(&o, "replicas", 0, i64::MAX);
     if replicas.is_some() {
         if o.has("weight") {
-            ctx.err(&o.path("weight"), "'weight' is not supported on static NodePools (replicas is set)");
+            ctx.err(
+                &o.path("weight"),
+                "'weight' is not supported on static NodePools (replicas is set)",
+            );
         }
         if limits.keys().any(|k| k != "nodes") {
-            ctx.err(&o.path("limits"), "only 'limits.nodes' is supported on static NodePools (replicas is set)");
+            ctx.err(
+                &o.path("limits"),
+                "only 'limits.nodes' is supported on static NodePools (replicas is set)",
+            );
         }
     }
-    Some(NodePoolSpec { template: template?, disruption, limits, weight, replicas })
+    Some(NodePoolSpec {
+        template: template?,
+        disruption,
+        limits,
+        weight,
+        replicas,
+    })
 }
 
 fn parse_template(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeClaimTemplate> {
@@ -573,30 +645,48 @@ fn parse_template(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeClaimTempl
             None
         }
     };
-    Some(NodeClaimTemplate { labels, annotations, spec: spec? })
+    Some(NodeClaimTemplate {
+        labels,
+        annotations,
+        spec: spec?,
+    })
 }
 
 fn parse_template_spec(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeClaimTemplateSpec> {
     let o = ctx.obj(
         v,
         path,
-        &["taints", "startupTaints", "requirements", "nodeClassRef", "terminationGracePeriod", "expireAfter"],
+        &[
+            "taints",
+            "startupTaints",
+            "requirements",
+            "nodeClassRef",
+            "terminationGracePeriod",
+            "expireAfter",
+        ],
     );
     let taints = ctx.list(&o, "taints", parse_taint);
     let startup_taints = ctx.list(&o, "startupTaints", parse_taint);
     check_duplicate_taints(
         ctx,
-        &[(&o.path("taints"), &taints), (&o.path("startupTaints"), &startup_taints)],
+        &[
+            (&o.path("taints"), &taints),
+            (&o.path("startupTaints"), &startup_taints),
+        ],
     );
     if !o.has("requirements") {
         ctx.missing(&o, "requirements");
     }
-    let requirements =
-        ctx.list(&o, "requirements", |c, v, p| parse_requirement(c, v, p, ReqFlavor::NodePool));
+    let requirements = ctx.list(&o, "requirements", |c, v, p| {
+        parse_requirement(c, v, p, ReqFlavor::NodePool)
+    });
     if let Some(Value::Sequence(s)) = o.get("requirements")
         && s.len() > 100
     {
-        ctx.err(&o.path("requirements"), "at most 100 requirements are allowed");
+        ctx.err(
+            &o.path("requirements"),
+            "at most 100 requirements are allowed",
+        );
     }
     let node_class_ref = match o.get("nodeClassRef") {
         Some(r) => parse_node_class_ref(ctx, r, &o.path("nodeClassRef")),
@@ -627,7 +717,10 @@ fn parse_node_class_ref(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeClas
     let name = ctx.req_string(&o, "name");
     if let Some(g) = &group {
         if g.contains('/') {
-            ctx.err(&o.path("group"), format!("`{g}` is not an API group (it may not contain '/'; drop the version)"));
+            ctx.err(
+                &o.path("group"),
+                format!("`{g}` is not an API group (it may not contain '/'; drop the version)"),
+            );
         } else if g != "karpenter.k8s.aws" {
             ctx.error(
                 &o.path("group"),
@@ -643,18 +736,30 @@ fn parse_node_class_ref(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeClas
         ctx.error(
             &o.path("kind"),
             At::Value,
-            format!("kind `{k}` is not simulated: karpsim models the AWS provider (kind EC2NodeClass)"),
+            format!(
+                "kind `{k}` is not simulated: karpsim models the AWS provider (kind EC2NodeClass)"
+            ),
             Some("EC2NodeClass".into()),
         );
     }
-    Some(NodeClassRef { group: group?, kind: kind?, name: name? })
+    Some(NodeClassRef {
+        group: group?,
+        kind: kind?,
+        name: name?,
+    })
 }
 
 fn parse_disruption(ctx: &mut Ctx, v: &Value, path: &str) -> Disruption {
     let o = ctx.obj(
         v,
         path,
-        &["consolidateAfter", "consolidationPolicy", "budgets", "consolidateWhen", "decisionRatioThreshold"],
+        &[
+            "consolidateAfter",
+            "consolidationPolicy",
+            "budgets",
+            "consolidateWhen",
+            "decisionRatioThreshold",
+        ],
     );
     let mut d = Disruption::default();
     if let Some(p) = ctx.enumv(
@@ -662,7 +767,10 @@ fn parse_disruption(ctx: &mut Ctx, v: &Value, path: &str) -> Disruption {
         "consolidationPolicy",
         &[
             ("WhenEmpty", ConsolidationPolicy::WhenEmpty),
-            ("WhenEmptyOrUnderutilized", ConsolidationPolicy::WhenEmptyOrUnderutilized),
+            (
+                "WhenEmptyOrUnderutilized",
+                ConsolidationPolicy::WhenEmptyOrUnderutilized,
+            ),
             ("Balanced", ConsolidationPolicy::Balanced),
         ],
     ) {
@@ -676,8 +784,14 @@ fn parse_disruption(ctx: &mut Ctx, v: &Value, path: &str) -> Disruption {
         "consolidateWhen",
         &[
             ("WhenEmpty", ConsolidateWhen::WhenEmpty),
-            ("WhenEmptyOrUnderutilized", ConsolidateWhen::WhenEmptyOrUnderutilized),
-            ("WhenCostJustifiesDisruption", ConsolidateWhen::WhenCostJustifiesDisruption),
+            (
+                "WhenEmptyOrUnderutilized",
+                ConsolidateWhen::WhenEmptyOrUnderutilized,
+            ),
+            (
+                "WhenCostJustifiesDisruption",
+                ConsolidateWhen::WhenCostJustifiesDisruption,
+            ),
         ],
     );
     d.decision_ratio_threshold = ctx.float(&o, "decisionRatioThreshold");
@@ -697,8 +811,15 @@ fn parse_disruption(ctx: &mut Ctx, v: &Value, path: &str) -> Disruption {
     d
 }
 
-const CRON_MACROS: &[&str] =
-    &["@annually", "@yearly", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+const CRON_MACROS: &[&str] = &[
+    "@annually",
+    "@yearly",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+];
 
 /// Checks a budget schedule the way Karpenter's CRD pattern and cron parser would.
 pub(crate) fn cron_error(s: &str) -> Option<(String, Option<String>)> {
@@ -708,7 +829,10 @@ pub(crate) fn cron_error(s: &str) -> Option<(String, Option<String>)> {
             return None;
         }
         return Some((
-            format!("`{s}` is not a supported schedule macro ({})", CRON_MACROS.join(", ")),
+            format!(
+                "`{s}` is not a supported schedule macro ({})",
+                CRON_MACROS.join(", ")
+            ),
             closest(t, CRON_MACROS.iter().copied()),
         ));
     }
@@ -738,11 +862,17 @@ fn parse_budget(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Budget> {
         let s = match n {
             Value::String(s) => Some(s.clone()),
             Value::Number(num) => {
-                ctx.err(&np, format!("expected a string, got an integer (quote it: \"{num}\")"));
+                ctx.err(
+                    &np,
+                    format!("expected a string, got an integer (quote it: \"{num}\")"),
+                );
                 None
             }
             other => {
-                ctx.err(&np, format!("expected a string, got {}", super::walk::type_name(other)));
+                ctx.err(
+                    &np,
+                    format!("expected a string, got {}", super::walk::type_name(other)),
+                );
                 None
             }
         };
@@ -795,7 +925,11 @@ pub fn parse_budget_nodes(s: &str) -> Option<BudgetNodes> {
         if p.len() == 3 && p != "100" {
             return None;
         }
-        return p.parse::<u8>().ok().filter(|v| *v <= 100).map(BudgetNodes::Percent);
+        return p
+            .parse::<u8>()
+            .ok()
+            .filter(|v| *v <= 100)
+            .map(BudgetNodes::Percent);
     }
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -847,7 +981,12 @@ pub(crate) fn parse_nodeclass_value(ctx: &mut Ctx, v: &Value, path: &str) -> Opt
             None
         }
     };
-    Some(EC2NodeClass { name: metadata.name.clone()?, metadata, spec: spec?, raw: v.clone() })
+    Some(EC2NodeClass {
+        name: metadata.name.clone()?,
+        metadata,
+        spec: spec?,
+        raw: v.clone(),
+    })
 }
 
 fn tag_map(ctx: &mut Ctx, o: &Obj, key: &str) -> BTreeMap<String, String> {
@@ -855,7 +994,10 @@ fn tag_map(ctx: &mut Ctx, o: &Obj, key: &str) -> BTreeMap<String, String> {
     let base = o.path(key);
     for (k, v) in &tags {
         if k.is_empty() || v.is_empty() {
-            ctx.err(&join_key(&base, k), "empty tag keys or values aren't supported");
+            ctx.err(
+                &join_key(&base, k),
+                "empty tag keys or values aren't supported",
+            );
         }
     }
     tags
@@ -865,17 +1007,25 @@ fn check_pattern(ctx: &mut Ctx, o: &Obj, key: &str, value: &Option<String>, pref
     if let Some(s) = value {
         let rest = s.strip_prefix(prefix);
         let ok = rest.is_some_and(|r| {
-            !r.is_empty() && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
         if !ok {
-            ctx.err(&o.path(key), format!("`{s}` is not a valid id (expected {prefix}[0-9a-z]+)"));
+            ctx.err(
+                &o.path(key),
+                format!("`{s}` is not a valid id (expected {prefix}[0-9a-z]+)"),
+            );
         }
     }
 }
 
 fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpec {
     let o = ctx.obj(v, path, NODECLASS_SPEC_KEYS);
-    let mut s = EC2NodeClassSpec { ami_family: ctx.enumv(&o, "amiFamily", AMI_FAMILIES), ..Default::default() };
+    let mut s = EC2NodeClassSpec {
+        ami_family: ctx.enumv(&o, "amiFamily", AMI_FAMILIES),
+        ..Default::default()
+    };
 
     // amiSelectorTerms
     if !o.has("amiSelectorTerms") {
@@ -912,11 +1062,19 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
         ctx.err(&o.path("amiSelectorTerms"), "'alias' is mutually exclusive, cannot be set with a combination of other amiSelectorTerms");
     }
     if matches!(o.get("amiSelectorTerms"), Some(Value::Sequence(q)) if q.is_empty()) {
-        ctx.err(&o.path("amiSelectorTerms"), "amiSelectorTerms must have at least one term");
+        ctx.err(
+            &o.path("amiSelectorTerms"),
+            "amiSelectorTerms must have at least one term",
+        );
     }
     match (&alias_term, s.ami_family) {
         (None, None) if o.has("amiSelectorTerms") => {
-            ctx.error(&o.path("amiFamily"), At::Key, "must specify amiFamily if amiSelectorTerms does not contain an alias", None);
+            ctx.error(
+                &o.path("amiFamily"),
+                At::Key,
+                "must specify amiFamily if amiSelectorTerms does not contain an alias",
+                None,
+            );
         }
         (Some(a), Some(f)) => {
             if let Some(af) = alias_family(a)
@@ -925,7 +1083,9 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
             {
                 ctx.err(
                     &o.path("amiFamily"),
-                    format!("if set, amiFamily must be '{af:?}' or 'Custom' when using a {af:?} alias"),
+                    format!(
+                        "if set, amiFamily must be '{af:?}' or 'Custom' when using a {af:?} alias"
+                    ),
                 );
             }
         }
@@ -933,29 +1093,58 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
     }
 
     // subnets and security groups
-    for (key, allow_name, prefix) in [("subnetSelectorTerms", false, "subnet-"), ("securityGroupSelectorTerms", true, "sg-")] {
+    for (key, allow_name, prefix) in [
+        ("subnetSelectorTerms", false, "subnet-"),
+        ("securityGroupSelectorTerms", true, "sg-"),
+    ] {
         if !o.has(key) {
             ctx.missing(&o, key);
         }
-        let keys: &[&str] = if allow_name { &["tags", "id", "name"] } else { &["tags", "id"] };
+        let keys: &[&str] = if allow_name {
+            &["tags", "id", "name"]
+        } else {
+            &["tags", "id"]
+        };
         let terms = ctx.list(&o, key, |c, v, p| {
             let t = c.obj(v, p, keys);
             t.map?;
             let term = SelectorTerm {
                 tags: tag_map(c, &t, "tags"),
                 id: c.string(&t, "id"),
-                name: if allow_name { c.string(&t, "name") } else { None },
+                name: if allow_name {
+                    c.string(&t, "name")
+                } else {
+                    None
+                },
             };
             check_pattern(c, &t, "id", &term.id, prefix);
-            let n = usize::from(!term.tags.is_empty()) + usize::from(term.id.is_some()) + usize::from(term.name.is_some());
+            let n = usize::from(!term.tags.is_empty())
+                + usize::from(term.id.is_some())
+                + usize::from(term.name.is_some());
             if n == 0 {
-                c.err(p, format!("expected at least one, got none, {}", if allow_name { "['tags', 'id', 'name']" } else { "['tags', 'id']" }));
+                c.err(
+                    p,
+                    format!(
+                        "expected at least one, got none, {}",
+                        if allow_name {
+                            "['tags', 'id', 'name']"
+                        } else {
+                            "['tags', 'id']"
+                        }
+                    ),
+                );
             } else if n > 1 && (term.id.is_some() || term.name.is_some()) {
-                c.err(p, "'id' and 'name' are mutually exclusive with other fields of a selector term");
+                c.err(
+                    p,
+                    "'id' and 'name' are mutually exclusive with other fields of a selector term",
+                );
             }
             Some(term)
         });
-        if o.has(key) && terms.is_empty() && matches!(o.get(key), Some(Value::Sequence(q)) if q.is_empty()) {
+        if o.has(key)
+            && terms.is_empty()
+            && matches!(o.get(key), Some(Value::Sequence(q)) if q.is_empty())
+        {
             ctx.err(&o.path(key), format!("{key} cannot be empty"));
         }
         if allow_name {
@@ -991,7 +1180,10 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
 
     if let Some(pg) = o.get("placementGroupSelector") {
         let t = ctx.obj(pg, &o.path("placementGroupSelector"), &["name", "id"]);
-        let sel = PlacementGroupSelector { name: ctx.string(&t, "name"), id: ctx.string(&t, "id") };
+        let sel = PlacementGroupSelector {
+            name: ctx.string(&t, "name"),
+            id: ctx.string(&t, "id"),
+        };
         check_pattern(ctx, &t, "id", &sel.id, "pg-");
         match (&sel.name, &sel.id) {
             (None, None) => ctx.err(&t.path, "expected at least one, got none, ['name', 'id']"),
@@ -1009,10 +1201,18 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
         ctx.err(&o.path("role"), "role cannot be empty");
     }
     if s.instance_profile.as_deref() == Some("") {
-        ctx.err(&o.path("instanceProfile"), "instanceProfile cannot be empty");
+        ctx.err(
+            &o.path("instanceProfile"),
+            "instanceProfile cannot be empty",
+        );
     }
     if o.has("role") == o.has("instanceProfile") {
-        ctx.error(&o.path, At::Key, "must specify exactly one of ['role', 'instanceProfile']", None);
+        ctx.error(
+            &o.path,
+            At::Key,
+            "must specify exactly one of ['role', 'instanceProfile']",
+            None,
+        );
     }
     s.user_data = ctx.string(&o, "userData");
     s.tags = tag_map(ctx, &o, "tags");
@@ -1024,17 +1224,32 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
             || k == "karpenter.sh/nodeclaim"
             || k == "karpenter.k8s.aws/ec2nodeclass";
         if restricted {
-            ctx.error(&join_key(&tpath, k), At::Key, format!("tag contains a restricted tag matching {k}"), None);
+            ctx.error(
+                &join_key(&tpath, k),
+                At::Key,
+                format!("tag contains a restricted tag matching {k}"),
+                None,
+            );
         }
     }
     if let Some(k) = o.get("kubelet") {
         s.kubelet = Some(parse_kubelet(ctx, k, &o.path("kubelet")));
     }
     s.block_device_mappings = ctx.list(&o, "blockDeviceMappings", parse_block_device_mapping);
-    if s.block_device_mappings.iter().filter(|b| b.root_volume).count() > 1 {
-        ctx.err(&o.path("blockDeviceMappings"), "must have only one blockDeviceMappings with rootVolume");
+    if s.block_device_mappings
+        .iter()
+        .filter(|b| b.root_volume)
+        .count()
+        > 1
+    {
+        ctx.err(
+            &o.path("blockDeviceMappings"),
+            "must have only one blockDeviceMappings with rootVolume",
+        );
     }
-    s.instance_store_policy = ctx.enumv(&o, "instanceStorePolicy", &[("RAID0", "RAID0")]).map(str::to_string);
+    s.instance_store_policy = ctx
+        .enumv(&o, "instanceStorePolicy", &[("RAID0", "RAID0")])
+        .map(str::to_string);
     s.network_interfaces = ctx.list(&o, "networkInterfaces", |c, v, p| {
         let t = c.obj(v, p, &["networkCardIndex", "deviceIndex", "interfaceType"]);
         t.map?;
@@ -1046,27 +1261,57 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
         Some(NetworkInterface {
             network_card_index: c.int(&t, "networkCardIndex", 0, i32::MAX as i64)?,
             device_index: c.int(&t, "deviceIndex", 0, i32::MAX as i64)?,
-            interface_type: c.enumv(&t, "interfaceType", &[("interface", "interface"), ("efa-only", "efa-only")])?.to_string(),
+            interface_type: c
+                .enumv(
+                    &t,
+                    "interfaceType",
+                    &[("interface", "interface"), ("efa-only", "efa-only")],
+                )?
+                .to_string(),
         })
     });
     if !s.network_interfaces.is_empty()
-        && !s.network_interfaces.iter().any(|n| n.device_index == 0 && n.network_card_index == 0 && n.interface_type == "interface")
+        && !s.network_interfaces.iter().any(|n| {
+            n.device_index == 0 && n.network_card_index == 0 && n.interface_type == "interface"
+        })
     {
-        ctx.err(&o.path("networkInterfaces"), "networkInterfaces must include a primary interface with interfaceType='interface'");
+        ctx.err(
+            &o.path("networkInterfaces"),
+            "networkInterfaces must include a primary interface with interfaceType='interface'",
+        );
     }
     s.detailed_monitoring = ctx.bool(&o, "detailedMonitoring");
     if let Some(m) = o.get("metadataOptions") {
-        let t = ctx.obj(m, &o.path("metadataOptions"), &["httpEndpoint", "httpProtocolIPv6", "httpPutResponseHopLimit", "httpTokens"]);
+        let t = ctx.obj(
+            m,
+            &o.path("metadataOptions"),
+            &[
+                "httpEndpoint",
+                "httpProtocolIPv6",
+                "httpPutResponseHopLimit",
+                "httpTokens",
+            ],
+        );
         let ed = &[("enabled", "enabled"), ("disabled", "disabled")];
         s.metadata_options = Some(MetadataOptions {
             http_endpoint: ctx.enumv(&t, "httpEndpoint", ed).map(str::to_string),
             http_protocol_ipv6: ctx.enumv(&t, "httpProtocolIPv6", ed).map(str::to_string),
             http_put_response_hop_limit: ctx.int(&t, "httpPutResponseHopLimit", 1, 64),
-            http_tokens: ctx.enumv(&t, "httpTokens", &[("required", "required"), ("optional", "optional")]).map(str::to_string),
+            http_tokens: ctx
+                .enumv(
+                    &t,
+                    "httpTokens",
+                    &[("required", "required"), ("optional", "optional")],
+                )
+                .map(str::to_string),
         });
     }
     if let Some(m) = o.get("connectionTracking") {
-        let t = ctx.obj(m, &o.path("connectionTracking"), &["tcpEstablishedTimeout", "udpStreamTimeout", "udpTimeout"]);
+        let t = ctx.obj(
+            m,
+            &o.path("connectionTracking"),
+            &["tcpEstablishedTimeout", "udpStreamTimeout", "udpTimeout"],
+        );
         let ct = ConnectionTracking {
             tcp_established_timeout: ctx.int(&t, "tcpEstablishedTimeout", 60, 432_000),
             udp_stream_timeout: ctx.int(&t, "udpStreamTimeout", 60, 180),
@@ -1080,23 +1325,39 @@ fn parse_nodeclass_spec(ctx: &mut Ctx, v: &Value, path: &str) -> EC2NodeClassSpe
     s.context = ctx.string(&o, "context");
     if let Some(c) = o.get("cpuOptions") {
         let t = ctx.obj(c, &o.path("cpuOptions"), &["nestedVirtualization"]);
-        s.cpu_nested_virtualization =
-            ctx.enumv(&t, "nestedVirtualization", &[("enabled", "enabled"), ("disabled", "disabled")]).map(str::to_string);
+        s.cpu_nested_virtualization = ctx
+            .enumv(
+                &t,
+                "nestedVirtualization",
+                &[("enabled", "enabled"), ("disabled", "disabled")],
+            )
+            .map(str::to_string);
     }
     s
 }
 
 fn check_alias(ctx: &mut Ctx, path: &str, alias: &str) {
     let Some((fam, ver)) = alias.split_once('@') else {
-        ctx.err(path, format!("'alias' `{alias}` is improperly formatted, must match the format 'family@version'"));
+        ctx.err(
+            path,
+            format!(
+                "'alias' `{alias}` is improperly formatted, must match the format 'family@version'"
+            ),
+        );
         return;
     };
     if fam.is_empty() || !fam.bytes().all(|b| b.is_ascii_alphanumeric()) || ver.is_empty() {
-        ctx.err(path, format!("'alias' `{alias}` is improperly formatted, must match the format 'family@version'"));
+        ctx.err(
+            path,
+            format!(
+                "'alias' `{alias}` is improperly formatted, must match the format 'family@version'"
+            ),
+        );
         return;
     }
     if alias_family(alias).is_none() {
-        let sugg = closest(fam, ALIAS_FAMILIES.iter().map(|(n, _)| *n)).map(|f| format!("{f}@{ver}"));
+        let sugg =
+            closest(fam, ALIAS_FAMILIES.iter().map(|(n, _)| *n)).map(|f| format!("{f}@{ver}"));
         ctx.error(
             path,
             At::Value,
@@ -1122,7 +1383,17 @@ fn parse_block_device_mapping(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Bl
         let t = ctx.obj(
             e,
             &o.path("ebs"),
-            &["deleteOnTermination", "encrypted", "iops", "kmsKeyID", "snapshotID", "throughput", "volumeInitializationRate", "volumeSize", "volumeType"],
+            &[
+                "deleteOnTermination",
+                "encrypted",
+                "iops",
+                "kmsKeyID",
+                "snapshotID",
+                "throughput",
+                "volumeInitializationRate",
+                "volumeSize",
+                "volumeType",
+            ],
         );
         let dev = BlockDevice {
             delete_on_termination: ctx.bool(&t, "deleteOnTermination"),
@@ -1137,7 +1408,15 @@ fn parse_block_device_mapping(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Bl
                 .enumv(
                     &t,
                     "volumeType",
-                    &[("standard", "standard"), ("io1", "io1"), ("io2", "io2"), ("gp2", "gp2"), ("sc1", "sc1"), ("st1", "st1"), ("gp3", "gp3")],
+                    &[
+                        ("standard", "standard"),
+                        ("io1", "io1"),
+                        ("io2", "io2"),
+                        ("gp2", "gp2"),
+                        ("sc1", "sc1"),
+                        ("st1", "st1"),
+                        ("gp3", "gp3"),
+                    ],
                 )
                 .map(str::to_string),
         };
@@ -1148,7 +1427,10 @@ fn parse_block_device_mapping(ctx: &mut Ctx, v: &Value, path: &str) -> Option<Bl
             // 1Gi ..= 64000G (the CRD pattern's range)
             const GI: i64 = 1 << 30;
             if sz < GI.saturating_mul(1000) || sz > 64_000_000_000_000i64.saturating_mul(1000) {
-                ctx.err(&t.path("volumeSize"), "volumeSize must be between 1Gi and 64000G (64T)");
+                ctx.err(
+                    &t.path("volumeSize"),
+                    "volumeSize must be between 1Gi and 64000G (64T)",
+                );
             }
         }
         b.ebs = Some(dev);
@@ -1174,35 +1456,116 @@ const KUBELET_KEYS: &[&str] = &[
 /// Other upstream `KubeletConfiguration` (kubelet.config.k8s.io/v1beta1) fields, which
 /// recent Karpenter versions pass through to the node's kubelet.
 pub const KUBELET_PASSTHROUGH_KEYS: &[&str] = &[
-    "enableServer", "staticPodPath", "podLogsDir", "syncFrequency", "fileCheckFrequency",
-    "httpCheckFrequency", "staticPodURL", "staticPodURLHeader", "address", "port", "readOnlyPort",
-    "tlsCertFile", "tlsPrivateKeyFile", "tlsCipherSuites", "tlsMinVersion", "rotateCertificates",
-    "serverTLSBootstrap", "authentication", "authorization", "registryPullQPS", "registryBurst",
-    "imagePullCredentialsVerificationPolicy", "preloadedImagesVerificationAllowlist",
-    "eventRecordQPS", "eventBurst", "enableDebuggingHandlers", "enableContentionProfiling",
-    "healthzPort", "healthzBindAddress", "oomScoreAdj", "clusterDomain",
-    "streamingConnectionIdleTimeout", "nodeStatusUpdateFrequency", "nodeStatusReportFrequency",
-    "nodeLeaseDurationSeconds", "imageMinimumGCAge", "imageMaximumGCAge", "volumeStatsAggPeriod",
-    "kubeletCgroups", "systemCgroups", "cgroupRoot", "cgroupsPerQOS", "cgroupDriver",
-    "cpuManagerPolicy", "singleProcessOOMKill", "cpuManagerPolicyOptions",
-    "cpuManagerReconcilePeriod", "memoryManagerPolicy", "topologyManagerPolicy",
-    "topologyManagerScope", "topologyManagerPolicyOptions", "qosReserved", "runtimeRequestTimeout",
-    "hairpinMode", "podCIDR", "podPidsLimit", "resolvConf", "runOnce", "cpuCFSQuotaPeriod",
-    "nodeStatusMaxImages", "maxOpenFiles", "contentType", "kubeAPIQPS", "kubeAPIBurst",
-    "serializeImagePulls", "maxParallelImagePulls", "evictionPressureTransitionPeriod",
-    "evictionMinimumReclaim", "mergeDefaultEvictionSettings", "enableControllerAttachDetach",
-    "protectKernelDefaults", "makeIPTablesUtilChains", "iptablesMasqueradeBit", "iptablesDropBit",
-    "featureGates", "failSwapOn", "memorySwap", "containerLogMaxSize", "containerLogMaxFiles",
-    "containerLogMaxWorkers", "containerLogMonitorInterval",
-    "configMapAndSecretChangeDetectionStrategy", "reservedSystemCPUs",
-    "showHiddenMetricsForVersion", "systemReservedCgroup", "kubeReservedCgroup",
-    "enforceNodeAllocatable", "allowedUnsafeSysctls", "volumePluginDir", "providerID",
-    "kernelMemcgNotification", "logging", "enableSystemLogHandler", "enableSystemLogQuery",
-    "shutdownGracePeriod", "shutdownGracePeriodCriticalPods", "shutdownGracePeriodByPodPriority",
-    "crashLoopBackOff", "reservedMemory", "enableProfilingHandler", "enableDebugFlagsHandler",
-    "seccompDefault", "memoryThrottlingFactor", "registerNode", "tracing",
-    "localStorageCapacityIsolation", "containerRuntimeEndpoint", "imageServiceEndpoint",
-    "failCgroupV1", "userNamespaces",
+    "enableServer",
+    "staticPodPath",
+    "podLogsDir",
+    "syncFrequency",
+    "fileCheckFrequency",
+    "httpCheckFrequency",
+    "staticPodURL",
+    "staticPodURLHeader",
+    "address",
+    "port",
+    "readOnlyPort",
+    "tlsCertFile",
+    "tlsPrivateKeyFile",
+    "tlsCipherSuites",
+    "tlsMinVersion",
+    "rotateCertificates",
+    "serverTLSBootstrap",
+    "authentication",
+    "authorization",
+    "registryPullQPS",
+    "registryBurst",
+    "imagePullCredentialsVerificationPolicy",
+    "preloadedImagesVerificationAllowlist",
+    "eventRecordQPS",
+    "eventBurst",
+    "enableDebuggingHandlers",
+    "enableContentionProfiling",
+    "healthzPort",
+    "healthzBindAddress",
+    "oomScoreAdj",
+    "clusterDomain",
+    "streamingConnectionIdleTimeout",
+    "nodeStatusUpdateFrequency",
+    "nodeStatusReportFrequency",
+    "nodeLeaseDurationSeconds",
+    "imageMinimumGCAge",
+    "imageMaximumGCAge",
+    "volumeStatsAggPeriod",
+    "kubeletCgroups",
+    "systemCgroups",
+    "cgroupRoot",
+    "cgroupsPerQOS",
+    "cgroupDriver",
+    "cpuManagerPolicy",
+    "singleProcessOOMKill",
+    "cpuManagerPolicyOptions",
+    "cpuManagerReconcilePeriod",
+    "memoryManagerPolicy",
+    "topologyManagerPolicy",
+    "topologyManagerScope",
+    "topologyManagerPolicyOptions",
+    "qosReserved",
+    "runtimeRequestTimeout",
+    "hairpinMode",
+    "podCIDR",
+    "podPidsLimit",
+    "resolvConf",
+    "runOnce",
+    "cpuCFSQuotaPeriod",
+    "nodeStatusMaxImages",
+    "maxOpenFiles",
+    "contentType",
+    "kubeAPIQPS",
+    "kubeAPIBurst",
+    "serializeImagePulls",
+    "maxParallelImagePulls",
+    "evictionPressureTransitionPeriod",
+    "evictionMinimumReclaim",
+    "mergeDefaultEvictionSettings",
+    "enableControllerAttachDetach",
+    "protectKernelDefaults",
+    "makeIPTablesUtilChains",
+    "iptablesMasqueradeBit",
+    "iptablesDropBit",
+    "featureGates",
+    "failSwapOn",
+    "memorySwap",
+    "containerLogMaxSize",
+    "containerLogMaxFiles",
+    "containerLogMaxWorkers",
+    "containerLogMonitorInterval",
+    "configMapAndSecretChangeDetectionStrategy",
+    "reservedSystemCPUs",
+    "showHiddenMetricsForVersion",
+    "systemReservedCgroup",
+    "kubeReservedCgroup",
+    "enforceNodeAllocatable",
+    "allowedUnsafeSysctls",
+    "volumePluginDir",
+    "providerID",
+    "kernelMemcgNotification",
+    "logging",
+    "enableSystemLogHandler",
+    "enableSystemLogQuery",
+    "shutdownGracePeriod",
+    "shutdownGracePeriodCriticalPods",
+    "shutdownGracePeriodByPodPriority",
+    "crashLoopBackOff",
+    "reservedMemory",
+    "enableProfilingHandler",
+    "enableDebugFlagsHandler",
+    "seccompDefault",
+    "memoryThrottlingFactor",
+    "registerNode",
+    "tracing",
+    "localStorageCapacityIsolation",
+    "containerRuntimeEndpoint",
+    "imageServiceEndpoint",
+    "failCgroupV1",
+    "userNamespaces",
 ];
 
 const EVICTION_SIGNALS: &[&str] = &[
@@ -1221,23 +1584,39 @@ fn parse_threshold_map(ctx: &mut Ctx, o: &Obj, key: &str) -> BTreeMap<String, Ev
     for (k, val) in ctx.entries(v, &base) {
         let p = join_key(&base, &k);
         if !EVICTION_SIGNALS.contains(&k.as_str()) {
-            ctx.error(&p, At::Key, format!("`{k}` is not an eviction signal ({})", EVICTION_SIGNALS.join(", ")), closest(&k, EVICTION_SIGNALS.iter().copied()));
+            ctx.error(
+                &p,
+                At::Key,
+                format!(
+                    "`{k}` is not an eviction signal ({})",
+                    EVICTION_SIGNALS.join(", ")
+                ),
+                closest(&k, EVICTION_SIGNALS.iter().copied()),
+            );
             continue;
         }
-        let Some(s) = ctx.v_string(val, &p) else { continue };
+        let Some(s) = ctx.v_string(val, &p) else {
+            continue;
+        };
         if let Some(pct) = s.strip_suffix('%') {
             match pct.parse::<f64>() {
                 Ok(f) if (0.0..=100.0).contains(&f) => {
                     out.insert(k, EvictionThreshold::Percent(f));
                 }
-                _ => ctx.err(&p, format!("`{s}` must be a percentage (0-100%) or a resource quantity")),
+                _ => ctx.err(
+                    &p,
+                    format!("`{s}` must be a percentage (0-100%) or a resource quantity"),
+                ),
             }
         } else {
             match crate::units::parse_quantity_milli(&s) {
                 Ok(q) if q >= 0 => {
                     out.insert(k, EvictionThreshold::Quantity(q));
                 }
-                _ => ctx.err(&p, format!("`{s}` must be a percentage or a non-negative resource quantity")),
+                _ => ctx.err(
+                    &p,
+                    format!("`{s}` must be a percentage or a non-negative resource quantity"),
+                ),
             }
         }
     }
@@ -1248,7 +1627,9 @@ fn parse_kubelet(ctx: &mut Ctx, v: &Value, path: &str) -> KubeletConfiguration {
     let o = ctx.obj_ignoring(v, path, KUBELET_KEYS, KUBELET_PASSTHROUGH_KEYS);
     let mut k = KubeletConfiguration {
         max_pods: ctx.int(&o, "maxPods", 0, i32::MAX as i64).map(|n| n as i32),
-        pods_per_core: ctx.int(&o, "podsPerCore", 0, i32::MAX as i64).map(|n| n as i32),
+        pods_per_core: ctx
+            .int(&o, "podsPerCore", 0, i32::MAX as i64)
+            .map(|n| n as i32),
         ..Default::default()
     };
     for (key, target) in [("systemReserved", 0), ("kubeReserved", 1)] {
@@ -1256,7 +1637,12 @@ fn parse_kubelet(ctx: &mut Ctx, v: &Value, path: &str) -> KubeletConfiguration {
         let base = o.path(key);
         for (r, q) in &m {
             if !["cpu", "memory", "ephemeral-storage", "pid"].contains(&r.as_str()) {
-                ctx.error(&join_key(&base, r), At::Key, format!("`{r}` cannot be reserved (use cpu, memory, ephemeral-storage or pid)"), closest(r, ["cpu", "memory", "ephemeral-storage", "pid"]));
+                ctx.error(
+                    &join_key(&base, r),
+                    At::Key,
+                    format!("`{r}` cannot be reserved (use cpu, memory, ephemeral-storage or pid)"),
+                    closest(r, ["cpu", "memory", "ephemeral-storage", "pid"]),
+                );
             } else if *q < 0 {
                 ctx.err(&join_key(&base, r), "reserved amounts may not be negative");
             }
@@ -1274,7 +1660,12 @@ fn parse_kubelet(ctx: &mut Ctx, v: &Value, path: &str) -> KubeletConfiguration {
         for (sig, val) in ctx.entries(g, &base) {
             let p = join_key(&base, &sig);
             if !EVICTION_SIGNALS.contains(&sig.as_str()) {
-                ctx.error(&p, At::Key, format!("`{sig}` is not an eviction signal"), closest(&sig, EVICTION_SIGNALS.iter().copied()));
+                ctx.error(
+                    &p,
+                    At::Key,
+                    format!("`{sig}` is not an eviction signal"),
+                    closest(&sig, EVICTION_SIGNALS.iter().copied()),
+                );
                 continue;
             }
             if let Some(ms) = ctx.v_duration(val, &p, DurSyntax::Go) {
@@ -1284,21 +1675,43 @@ fn parse_kubelet(ctx: &mut Ctx, v: &Value, path: &str) -> KubeletConfiguration {
     }
     for sig in k.eviction_soft.keys() {
         if !k.eviction_soft_grace_period.contains_key(sig) {
-            ctx.err(&join_key(&o.path("evictionSoft"), sig), format!("evictionSoft {sig} needs a matching evictionSoftGracePeriod"));
+            ctx.err(
+                &join_key(&o.path("evictionSoft"), sig),
+                format!("evictionSoft {sig} needs a matching evictionSoftGracePeriod"),
+            );
         }
     }
     for sig in k.eviction_soft_grace_period.keys() {
         if !k.eviction_soft.contains_key(sig) {
-            ctx.err(&join_key(&o.path("evictionSoftGracePeriod"), sig), format!("evictionSoftGracePeriod {sig} needs a matching evictionSoft"));
+            ctx.err(
+                &join_key(&o.path("evictionSoftGracePeriod"), sig),
+                format!("evictionSoftGracePeriod {sig} needs a matching evictionSoft"),
+            );
         }
     }
-    k.eviction_max_pod_grace_period = ctx.int(&o, "evictionMaxPodGracePeriod", i32::MIN as i64, i32::MAX as i64).map(|n| n as i32);
-    k.image_gc_high_threshold_percent = ctx.int(&o, "imageGCHighThresholdPercent", 0, 100).map(|n| n as i32);
-    k.image_gc_low_threshold_percent = ctx.int(&o, "imageGCLowThresholdPercent", 0, 100).map(|n| n as i32);
-    if let (Some(h), Some(l)) = (k.image_gc_high_threshold_percent, k.image_gc_low_threshold_percent)
-        && h <= l
+    k.eviction_max_pod_grace_period = ctx
+        .int(
+            &o,
+            "evictionMaxPodGracePeriod",
+            i32::MIN as i64,
+            i32::MAX as i64,
+        )
+        .map(|n| n as i32);
+    k.image_gc_high_threshold_percent = ctx
+        .int(&o, "imageGCHighThresholdPercent", 0, 100)
+        .map(|n| n as i32);
+    k.image_gc_low_threshold_percent = ctx
+        .int(&o, "imageGCLowThresholdPercent", 0, 100)
+        .map(|n| n as i32);
+    if let (Some(h), Some(l)) = (
+        k.image_gc_high_threshold_percent,
+        k.image_gc_low_threshold_percent,
+    ) && h <= l
     {
-        ctx.err(&o.path("imageGCHighThresholdPercent"), "imageGCHighThresholdPercent must be greater than imageGCLowThresholdPercent");
+        ctx.err(
+            &o.path("imageGCHighThresholdPercent"),
+            "imageGCHighThresholdPercent must be greater than imageGCLowThresholdPercent",
+        );
     }
     k.cpu_cfs_quota = ctx.bool(&o, "cpuCFSQuota");
     k.cluster_dns = ctx.str_list(&o, "clusterDNS");
@@ -1316,13 +1729,21 @@ fn parse_kubelet(ctx: &mut Ctx, v: &Value, path: &str) -> KubeletConfiguration {
 }
 
 /// Parses the position index-free value of a NodePool (for re-validation after edits).
-pub(crate) fn reparse_nodepool(raw: &Value, file: &Path, errors: &mut Vec<ConfigError>) -> Option<NodePool> {
+pub(crate) fn reparse_nodepool(
+    raw: &Value,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<NodePool> {
     let mut ctx = Ctx::new(file, None, errors);
     parse_nodepool_value(&mut ctx, raw, "")
 }
 
 /// Parses the value of an EC2NodeClass (for re-validation after edits).
-pub(crate) fn reparse_nodeclass(raw: &Value, file: &Path, errors: &mut Vec<ConfigError>) -> Option<EC2NodeClass> {
+pub(crate) fn reparse_nodeclass(
+    raw: &Value,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<EC2NodeClass> {
     let mut ctx = Ctx::new(file, None, errors);
     parse_nodeclass_value(&mut ctx, raw, "")
 }

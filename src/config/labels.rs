@@ -47,16 +47,28 @@ const AWS_CEL_ALLOWED: &[&str] = &["karpenter.k8s.aws/ec2nodeclass"];
 
 /// Deprecated label keys and the stable keys Karpenter normalizes them to.
 pub const NORMALIZED_LABELS: &[(&str, &str)] = &[
-    ("failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone"),
-    ("failure-domain.beta.kubernetes.io/region", "topology.kubernetes.io/region"),
+    (
+        "failure-domain.beta.kubernetes.io/zone",
+        "topology.kubernetes.io/zone",
+    ),
+    (
+        "failure-domain.beta.kubernetes.io/region",
+        "topology.kubernetes.io/region",
+    ),
     ("beta.kubernetes.io/arch", "kubernetes.io/arch"),
     ("beta.kubernetes.io/os", "kubernetes.io/os"),
-    ("beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type"),
+    (
+        "beta.kubernetes.io/instance-type",
+        "node.kubernetes.io/instance-type",
+    ),
 ];
 
 /// The stable key for a possibly deprecated label key.
 pub fn normalize_label(key: &str) -> &str {
-    NORMALIZED_LABELS.iter().find(|(k, _)| *k == key).map_or(key, |(_, v)| v)
+    NORMALIZED_LABELS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, v)| v)
 }
 
 /// Known values of well-known labels whose values are a closed set.
@@ -127,7 +139,8 @@ fn is_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Checks a DNS-1123 subdomain (lowercase, `-` and `.`, at most 253 characters).
@@ -143,7 +156,8 @@ pub fn dns1123_subdomain_error(s: &str) -> Option<String> {
         !b.is_empty()
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
     });
     (!ok).then(|| {
         format!(
@@ -160,7 +174,8 @@ pub fn dns1123_label_error(s: &str) -> Option<String> {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
     (!ok).then(|| {
         format!(
             "`{s}` is not a valid DNS-1123 label: at most 63 lowercase letters, digits and '-', \
@@ -181,14 +196,18 @@ pub fn qualified_name_error(s: &str) -> Option<String> {
             return Some(format!("`{s}`: the prefix before '/' may not be empty"));
         }
         if dns1123_subdomain_error(p).is_some() {
-            return Some(format!("`{s}`: the prefix `{p}` must be a lowercase DNS subdomain"));
+            return Some(format!(
+                "`{s}`: the prefix `{p}` must be a lowercase DNS subdomain"
+            ));
         }
     }
     if name.is_empty() {
         return Some(format!("`{s}`: the name part may not be empty"));
     }
     if name.len() > 63 {
-        return Some(format!("`{s}`: the name part must be no more than 63 characters"));
+        return Some(format!(
+            "`{s}`: the name part must be no more than 63 characters"
+        ));
     }
     if !is_name_part(name) {
         return Some(format!(

@@ -299,9 +299,13 @@ impl PodSpec {
             .chain(self.init_containers.iter())
             .flat_map(|c| c.ports.iter())
             .filter_map(|p| {
-                p.host_port
-                    .filter(|h| *h > 0)
-                    .map(|h| (p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into()), h, p.protocol))
+                p.host_port.filter(|h| *h > 0).map(|h| {
+                    (
+                        p.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into()),
+                        h,
+                        p.protocol,
+                    )
+                })
             })
             .collect()
     }
@@ -317,9 +321,15 @@ impl PodSpec {
                 return Some(format!("nodeSelector {k}: {e}"));
             }
         }
-        let na = self.affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
-        let Some(na) = na else { return None };
-        let terms = na.required.iter().chain(na.preferred.iter().map(|p| &p.preference));
+        let na = self
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref());
+        let na = na?;
+        let terms = na
+            .required
+            .iter()
+            .chain(na.preferred.iter().map(|p| &p.preference));
         for t in terms {
             if !t.match_fields.is_empty() {
                 return Some("node affinity uses matchFields".into());
@@ -329,7 +339,10 @@ impl PodSpec {
                     return Some(format!("node affinity: {reason}"));
                 }
                 if qualified_name_error(&r.key).is_some() {
-                    return Some(format!("node affinity key {} is not a qualified name", r.key));
+                    return Some(format!(
+                        "node affinity key {} is not a qualified name",
+                        r.key
+                    ));
                 }
                 for v in &r.values {
                     if let Some(e) = label_value_error(v) {
@@ -339,7 +352,10 @@ impl PodSpec {
                 if r.operator.is_numeric()
                     && (r.values.len() != 1 || r.values[0].parse::<i64>().map_or(true, |n| n < 0))
                 {
-                    return Some(format!("node affinity {} needs one non-negative integer", r.key));
+                    return Some(format!(
+                        "node affinity {} needs one non-negative integer",
+                        r.key
+                    ));
                 }
             }
         }
@@ -390,7 +406,11 @@ pub struct PodDisruptionBudget {
     pub raw: Value,
 }
 
-fn parse_resources(ctx: &mut Ctx, v: &Value, path: &str) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+fn parse_resources(
+    ctx: &mut Ctx,
+    v: &Value,
+    path: &str,
+) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     let o = ctx.obj(v, path, &["requests", "limits", "claims"]);
     let mut requests = ctx.quantity_map(&o, "requests");
     let limits = ctx.quantity_map(&o, "limits");
@@ -409,7 +429,10 @@ fn parse_resources(ctx: &mut Ctx, v: &Value, path: &str) -> (BTreeMap<String, i6
     for (k, l) in &limits {
         match requests.get(k) {
             Some(r) if r > l => {
-                ctx.err(&join_key(&o.path("requests"), k), format!("must be less than or equal to {k} limit"));
+                ctx.err(
+                    &join_key(&o.path("requests"), k),
+                    format!("must be less than or equal to {k} limit"),
+                );
             }
             Some(_) => {}
             None => {
@@ -429,60 +452,114 @@ fn parse_container(ctx: &mut Ctx, v: &Value, path: &str, init: bool) -> Option<C
         None => (BTreeMap::new(), BTreeMap::new()),
     };
     let ports = ctx.list(&o, "ports", |c, v, p| {
-        let po = c.obj(v, p, &["containerPort", "hostPort", "hostIP", "protocol", "name"]);
+        let po = c.obj(
+            v,
+            p,
+            &["containerPort", "hostPort", "hostIP", "protocol", "name"],
+        );
         po.map?;
         if !po.has("containerPort") {
             c.missing(&po, "containerPort");
         }
         let container_port = c.int(&po, "containerPort", 1, 65535)? as i32;
-        let host_port = c.int(&po, "hostPort", 0, 65535).map(|n| n as i32).filter(|n| *n > 0);
+        let host_port = c
+            .int(&po, "hostPort", 0, 65535)
+            .map(|n| n as i32)
+            .filter(|n| *n > 0);
         let host_ip = c.string(&po, "hostIP").filter(|s| !s.is_empty());
         let protocol = c
-            .enumv(&po, "protocol", &[("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("SCTP", Protocol::Sctp)])
+            .enumv(
+                &po,
+                "protocol",
+                &[
+                    ("TCP", Protocol::Tcp),
+                    ("UDP", Protocol::Udp),
+                    ("SCTP", Protocol::Sctp),
+                ],
+            )
             .unwrap_or(Protocol::Tcp);
-        Some(ContainerPort { container_port, host_port, host_ip, protocol })
+        Some(ContainerPort {
+            container_port,
+            host_port,
+            host_ip,
+            protocol,
+        })
     });
     let restart_policy = match o.get("restartPolicy") {
         Some(v) => {
-            let rp = ctx.v_enum(v, &o.path("restartPolicy"), &[("Always", "Always")]).map(str::to_string);
+            let rp = ctx
+                .v_enum(v, &o.path("restartPolicy"), &[("Always", "Always")])
+                .map(str::to_string);
             if !init {
-                ctx.err(&o.path("restartPolicy"), "restartPolicy may only be set on init containers");
+                ctx.err(
+                    &o.path("restartPolicy"),
+                    "restartPolicy may only be set on init containers",
+                );
             }
             rp
         }
         None => None,
     };
-    Some(Container { name, requests, limits, ports, restart_policy })
+    Some(Container {
+        name,
+        requests,
+        limits,
+        ports,
+        restart_policy,
+    })
 }
 
 fn parse_selector_term(ctx: &mut Ctx, v: &Value, path: &str) -> Option<NodeSelectorTerm> {
     let o = ctx.obj(v, path, &["matchExpressions", "matchFields"]);
     o.map?;
-    let match_expressions =
-        ctx.list(&o, "matchExpressions", |c, v, p| parse_requirement(c, v, p, ReqFlavor::Pod));
+    let match_expressions = ctx.list(&o, "matchExpressions", |c, v, p| {
+        parse_requirement(c, v, p, ReqFlavor::Pod)
+    });
     let match_fields = ctx.list(&o, "matchFields", |c, v, p| {
         let r = parse_requirement(c, v, p, ReqFlavor::Pod)?;
         if r.key != "metadata.name" {
-            c.err(&join_key(p, "key"), format!("`{}` is not a supported field selector: only metadata.name", r.key));
+            c.err(
+                &join_key(p, "key"),
+                format!(
+                    "`{}` is not a supported field selector: only metadata.name",
+                    r.key
+                ),
+            );
         }
         if !matches!(r.operator, Operator::In | Operator::NotIn) || r.values.len() != 1 {
-            c.err(p, "matchFields on metadata.name need operator In or NotIn with exactly one value");
+            c.err(
+                p,
+                "matchFields on metadata.name need operator In or NotIn with exactly one value",
+            );
         }
         Some(r)
     });
-    Some(NodeSelectorTerm { match_expressions, match_fields })
+    Some(NodeSelectorTerm {
+        match_expressions,
+        match_fields,
+    })
 }
 
 fn parse_affinity_term(ctx: &mut Ctx, v: &Value, path: &str) -> Option<PodAffinityTerm> {
     let o = ctx.obj(
         v,
         path,
-        &["labelSelector", "namespaces", "namespaceSelector", "topologyKey", "matchLabelKeys", "mismatchLabelKeys"],
+        &[
+            "labelSelector",
+            "namespaces",
+            "namespaceSelector",
+            "topologyKey",
+            "matchLabelKeys",
+            "mismatchLabelKeys",
+        ],
     );
     o.map?;
-    let label_selector = o.get("labelSelector").map(|s| parse_label_selector(ctx, s, &o.path("labelSelector")));
-    let namespace_selector =
-        o.get("namespaceSelector").map(|s| parse_label_selector(ctx, s, &o.path("namespaceSelector")));
+    let label_selector = o
+        .get("labelSelector")
+        .map(|s| parse_label_selector(ctx, s, &o.path("labelSelector")));
+    let namespace_selector = o
+        .get("namespaceSelector")
+        .map(|s| parse_label_selector(ctx, s, &o.path("namespaceSelector")));
     let namespaces = ctx.str_list(&o, "namespaces");
     let topology_key = ctx.req_string(&o, "topologyKey");
     if let Some(k) = &topology_key
@@ -526,9 +603,15 @@ fn parse_pod_affinity(ctx: &mut Ctx, v: &Value, path: &str) -> PodAffinity {
                 None
             }
         };
-        Some(WeightedPodAffinityTerm { weight: weight?, term: term? })
+        Some(WeightedPodAffinityTerm {
+            weight: weight?,
+            term: term?,
+        })
     });
-    PodAffinity { required, preferred }
+    PodAffinity {
+        required,
+        preferred,
+    }
 }
 
 fn parse_affinity(ctx: &mut Ctx, v: &Value, path: &str) -> Affinity {
@@ -545,7 +628,10 @@ fn parse_affinity(ctx: &mut Ctx, v: &Value, path: &str) -> Affinity {
             }
             out.required = ctx.list(&ro, "nodeSelectorTerms", parse_selector_term);
             if matches!(ro.get("nodeSelectorTerms"), Some(Value::Sequence(s)) if s.is_empty()) {
-                ctx.err(&ro.path("nodeSelectorTerms"), "must have at least one node selector term");
+                ctx.err(
+                    &ro.path("nodeSelectorTerms"),
+                    "must have at least one node selector term",
+                );
             }
         }
         out.preferred = ctx.list(&n, PREF_KEY, |c, v, p| {
@@ -559,14 +645,24 @@ fn parse_affinity(ctx: &mut Ctx, v: &Value, path: &str) -> Affinity {
                     None
                 }
             };
-            Some(PreferredSchedulingTerm { weight: weight?, preference: preference? })
+            Some(PreferredSchedulingTerm {
+                weight: weight?,
+                preference: preference?,
+            })
         });
         out
     });
-    let pod_affinity = o.get("podAffinity").map(|pa| parse_pod_affinity(ctx, pa, &o.path("podAffinity")));
-    let pod_anti_affinity =
-        o.get("podAntiAffinity").map(|pa| parse_pod_affinity(ctx, pa, &o.path("podAntiAffinity")));
-    Affinity { node_affinity, pod_affinity, pod_anti_affinity }
+    let pod_affinity = o
+        .get("podAffinity")
+        .map(|pa| parse_pod_affinity(ctx, pa, &o.path("podAffinity")));
+    let pod_anti_affinity = o
+        .get("podAntiAffinity")
+        .map(|pa| parse_pod_affinity(ctx, pa, &o.path("podAntiAffinity")));
+    Affinity {
+        node_affinity,
+        pod_affinity,
+        pod_anti_affinity,
+    }
 }
 
 fn parse_tsc(ctx: &mut Ctx, v: &Value, path: &str) -> Option<TopologySpreadConstraint> {
@@ -601,14 +697,27 @@ fn parse_tsc(ctx: &mut Ctx, v: &Value, path: &str) -> Option<TopologySpreadConst
     let when_unsatisfiable = ctx.enumv(
         &o,
         "whenUnsatisfiable",
-        &[("DoNotSchedule", WhenUnsatisfiable::DoNotSchedule), ("ScheduleAnyway", WhenUnsatisfiable::ScheduleAnyway)],
+        &[
+            ("DoNotSchedule", WhenUnsatisfiable::DoNotSchedule),
+            ("ScheduleAnyway", WhenUnsatisfiable::ScheduleAnyway),
+        ],
     );
-    let label_selector = o.get("labelSelector").map(|s| parse_label_selector(ctx, s, &o.path("labelSelector")));
-    let min_domains = ctx.int(&o, "minDomains", 1, i32::MAX as i64).map(|n| n as i32);
+    let label_selector = o
+        .get("labelSelector")
+        .map(|s| parse_label_selector(ctx, s, &o.path("labelSelector")));
+    let min_domains = ctx
+        .int(&o, "minDomains", 1, i32::MAX as i64)
+        .map(|n| n as i32);
     if min_domains.is_some() && when_unsatisfiable == Some(WhenUnsatisfiable::ScheduleAnyway) {
-        ctx.err(&o.path("minDomains"), "minDomains can only be set when whenUnsatisfiable is DoNotSchedule");
+        ctx.err(
+            &o.path("minDomains"),
+            "minDomains can only be set when whenUnsatisfiable is DoNotSchedule",
+        );
     }
-    let policies = &[("Honor", NodeInclusionPolicy::Honor), ("Ignore", NodeInclusionPolicy::Ignore)];
+    let policies = &[
+        ("Honor", NodeInclusionPolicy::Honor),
+        ("Ignore", NodeInclusionPolicy::Ignore),
+    ];
     let node_affinity_policy = ctx.enumv(&o, "nodeAffinityPolicy", policies);
     let node_taints_policy = ctx.enumv(&o, "nodeTaintsPolicy", policies);
     let match_label_keys = ctx.str_list(&o, "matchLabelKeys");
@@ -630,24 +739,36 @@ pub(crate) fn parse_pod_spec(ctx: &mut Ctx, v: &Value, path: &str) -> PodSpec {
     let o = ctx.obj_ignoring(v, path, PODSPEC_FIELDS, PODSPEC_IGNORED_FIELDS);
     let mut spec = PodSpec {
         containers: ctx.list(&o, "containers", |c, v, p| parse_container(c, v, p, false)),
-        init_containers: ctx.list(&o, "initContainers", |c, v, p| parse_container(c, v, p, true)),
+        init_containers: ctx.list(&o, "initContainers", |c, v, p| {
+            parse_container(c, v, p, true)
+        }),
         overhead: ctx.quantity_map(&o, "overhead"),
         ..Default::default()
     };
     let mut names: Vec<&str> = Vec::new();
-    for (i, c) in spec.containers.iter().chain(spec.init_containers.iter()).enumerate() {
+    for (i, c) in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter())
+        .enumerate()
+    {
         if !c.name.is_empty() && names.contains(&c.name.as_str()) {
             let (list, j) = if i < spec.containers.len() {
                 ("containers", i)
             } else {
                 ("initContainers", i - spec.containers.len())
             };
-            ctx.err(&join_key(&join_index(&o.path(list), j), "name"), format!("duplicate container name `{}`", c.name));
+            ctx.err(
+                &join_key(&join_index(&o.path(list), j), "name"),
+                format!("duplicate container name `{}`", c.name),
+            );
         }
         names.push(&c.name);
     }
     spec.node_selector = parse_labels(ctx, &o, "nodeSelector");
-    spec.affinity = o.get("affinity").map(|a| parse_affinity(ctx, a, &o.path("affinity")));
+    spec.affinity = o
+        .get("affinity")
+        .map(|a| parse_affinity(ctx, a, &o.path("affinity")));
     spec.tolerations = ctx.list(&o, "tolerations", parse_toleration);
     spec.topology_spread_constraints = ctx.list(&o, "topologySpreadConstraints", parse_tsc);
     let mut seen = Vec::new();
@@ -661,12 +782,21 @@ pub(crate) fn parse_pod_spec(ctx: &mut Ctx, v: &Value, path: &str) -> PodSpec {
         }
         seen.push(k);
     }
-    spec.priority_class_name = ctx.string(&o, "priorityClassName").filter(|s| !s.is_empty());
-    spec.priority = ctx.int(&o, "priority", i32::MIN as i64, i32::MAX as i64).map(|n| n as i32);
-    spec.termination_grace_period_seconds = ctx.int(&o, "terminationGracePeriodSeconds", 0, i64::MAX);
+    spec.priority_class_name = ctx
+        .string(&o, "priorityClassName")
+        .filter(|s| !s.is_empty());
+    spec.priority = ctx
+        .int(&o, "priority", i32::MIN as i64, i32::MAX as i64)
+        .map(|n| n as i32);
+    spec.termination_grace_period_seconds =
+        ctx.int(&o, "terminationGracePeriodSeconds", 0, i64::MAX);
     spec.host_network = ctx.bool(&o, "hostNetwork").unwrap_or(false);
     if spec.host_network {
-        for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut()) {
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut())
+        {
             for p in &mut c.ports {
                 if p.host_port.is_none() {
                     p.host_port = Some(p.container_port);
@@ -683,7 +813,11 @@ pub(crate) fn parse_pod_spec(ctx: &mut Ctx, v: &Value, path: &str) -> PodSpec {
 }
 
 /// Parses a `templates` file: one YAML list of `{name, metadata, spec}`.
-pub(crate) fn parse_templates_into(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> Vec<PodTemplate> {
+pub(crate) fn parse_templates_into(
+    text: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<PodTemplate> {
     let docs = read_documents(text, file, errors);
     let mut out: Vec<PodTemplate> = Vec::new();
     if docs.len() > 1 {
@@ -710,11 +844,21 @@ pub(crate) fn parse_templates_into(text: &str, file: &Path, errors: &mut Vec<Con
                 Some(s) => parse_pod_spec(c, s, &o.path("spec")),
                 None => PodSpec::default(),
             };
-            Some((p.to_string(), PodTemplate { name: name?, metadata, spec }))
+            Some((
+                p.to_string(),
+                PodTemplate {
+                    name: name?,
+                    metadata,
+                    spec,
+                },
+            ))
         });
         for (p, t) in items {
             if out.iter().any(|x| x.name == t.name) {
-                ctx.err(&join_key(&p, "name"), format!("template `{}` is defined more than once", t.name));
+                ctx.err(
+                    &join_key(&p, "name"),
+                    format!("template `{}` is defined more than once", t.name),
+                );
             }
             out.push(t);
         }
@@ -744,7 +888,13 @@ fn parse_kind_docs<T>(
             return;
         }
         let Value::Mapping(m) = v else {
-            ctx.err(path, format!("expected a Kubernetes object, got {}", super::walk::type_name(v)));
+            ctx.err(
+                path,
+                format!(
+                    "expected a Kubernetes object, got {}",
+                    super::walk::type_name(v)
+                ),
+            );
             return;
         };
         let got_kind = m.get("kind").and_then(Value::as_str);
@@ -760,7 +910,12 @@ fn parse_kind_docs<T>(
                         format!("apiVersion `{a}` is not supported for {kind}: use `{api}`"),
                         Some(api.to_string()),
                     ),
-                    None => ctx.error(&ap, At::Key, format!("missing `apiVersion` (expected `{api}`)"), None),
+                    None => ctx.error(
+                        &ap,
+                        At::Key,
+                        format!("missing `apiVersion` (expected `{api}`)"),
+                        None,
+                    ),
                 }
                 if let Some(t) = parse(ctx, v, path) {
                     out.push(t);
@@ -804,114 +959,182 @@ fn parse_kind_docs<T>(
 const OBJECT_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
 
 /// Parses `apps/v1` DaemonSet manifests.
-pub(crate) fn parse_daemonsets_into(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> Vec<DaemonSet> {
-    parse_kind_docs(text, file, errors, "DaemonSet", "apps/v1", |ctx, v, path| {
-        let top = ctx.obj(v, path, OBJECT_KEYS);
-        let metadata = match top.get("metadata") {
-            Some(m) => parse_meta(ctx, m, &top.path("metadata"), true),
-            None => {
-                ctx.missing(&top, "metadata");
-                ObjectMeta::default()
+pub(crate) fn parse_daemonsets_into(
+    text: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<DaemonSet> {
+    parse_kind_docs(
+        text,
+        file,
+        errors,
+        "DaemonSet",
+        "apps/v1",
+        |ctx, v, path| {
+            let top = ctx.obj(v, path, OBJECT_KEYS);
+            let metadata = match top.get("metadata") {
+                Some(m) => parse_meta(ctx, m, &top.path("metadata"), true),
+                None => {
+                    ctx.missing(&top, "metadata");
+                    ObjectMeta::default()
+                }
+            };
+            let Some(spec_v) = top.get("spec") else {
+                ctx.missing(&top, "spec");
+                return None;
+            };
+            let sp = top.path("spec");
+            let so = ctx.obj(
+                spec_v,
+                &sp,
+                &[
+                    "selector",
+                    "template",
+                    "updateStrategy",
+                    "minReadySeconds",
+                    "revisionHistoryLimit",
+                ],
+            );
+            let selector = match so.get("selector") {
+                Some(s) => parse_label_selector(ctx, s, &so.path("selector")),
+                None => {
+                    ctx.missing(&so, "selector");
+                    LabelSelector::default()
+                }
+            };
+            let (template_metadata, spec) = match so.get("template") {
+                Some(t) => {
+                    let to = ctx.obj(t, &so.path("template"), &["metadata", "spec"]);
+                    let tm = match to.get("metadata") {
+                        Some(m) => parse_meta(ctx, m, &to.path("metadata"), false),
+                        None => ObjectMeta::default(),
+                    };
+                    let ps = match to.get("spec") {
+                        Some(s) => parse_pod_spec(ctx, s, &to.path("spec")),
+                        None => {
+                            ctx.missing(&to, "spec");
+                            PodSpec::default()
+                        }
+                    };
+                    (tm, ps)
+                }
+                None => {
+                    ctx.missing(&so, "template");
+                    (ObjectMeta::default(), PodSpec::default())
+                }
+            };
+            if so.has("selector") && so.has("template") {
+                if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
+                    ctx.err(
+                        &so.path("selector"),
+                        "empty selector is invalid for a DaemonSet",
+                    );
+                } else if !selector.matches(&template_metadata.labels) {
+                    ctx.err(
+                        &so.path("selector"),
+                        "selector does not match template labels",
+                    );
+                }
             }
-        };
-        let Some(spec_v) = top.get("spec") else {
-            ctx.missing(&top, "spec");
-            return None;
-        };
-        let sp = top.path("spec");
-        let so = ctx.obj(spec_v, &sp, &["selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"]);
-        let selector = match so.get("selector") {
-            Some(s) => parse_label_selector(ctx, s, &so.path("selector")),
-            None => {
-                ctx.missing(&so, "selector");
-                LabelSelector::default()
+            if let Some(u) = so.get("updateStrategy") {
+                let uo = ctx.obj(u, &so.path("updateStrategy"), &["type", "rollingUpdate"]);
+                ctx.enumv(&uo, "type", &[("RollingUpdate", ()), ("OnDelete", ())]);
             }
-        };
-        let (template_metadata, spec) = match so.get("template") {
-            Some(t) => {
-                let to = ctx.obj(t, &so.path("template"), &["metadata", "spec"]);
-                let tm = match to.get("metadata") {
-                    Some(m) => parse_meta(ctx, m, &to.path("metadata"), false),
-                    None => ObjectMeta::default(),
-                };
-                let ps = match to.get("spec") {
-                    Some(s) => parse_pod_spec(ctx, s, &to.path("spec")),
-                    None => {
-                        ctx.missing(&to, "spec");
-                        PodSpec::default()
-                    }
-                };
-                (tm, ps)
-            }
-            None => {
-                ctx.missing(&so, "template");
-                (ObjectMeta::default(), PodSpec::default())
-            }
-        };
-        if so.has("selector") && so.has("template") {
-            if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
-                ctx.err(&so.path("selector"), "empty selector is invalid for a DaemonSet");
-            } else if !selector.matches(&template_metadata.labels) {
-                ctx.err(&so.path("selector"), "selector does not match template labels");
-            }
-        }
-        if let Some(u) = so.get("updateStrategy") {
-            let uo = ctx.obj(u, &so.path("updateStrategy"), &["type", "rollingUpdate"]);
-            ctx.enumv(&uo, "type", &[("RollingUpdate", ()), ("OnDelete", ())]);
-        }
-        ctx.int(&so, "minReadySeconds", 0, i32::MAX as i64);
-        ctx.int(&so, "revisionHistoryLimit", 0, i32::MAX as i64);
-        Some(DaemonSet { name: metadata.name.clone()?, metadata, selector, template_metadata, spec, raw: v.clone() })
-    })
+            ctx.int(&so, "minReadySeconds", 0, i32::MAX as i64);
+            ctx.int(&so, "revisionHistoryLimit", 0, i32::MAX as i64);
+            Some(DaemonSet {
+                name: metadata.name.clone()?,
+                metadata,
+                selector,
+                template_metadata,
+                spec,
+                raw: v.clone(),
+            })
+        },
+    )
 }
 
 /// Parses `policy/v1` PodDisruptionBudget manifests.
-pub(crate) fn parse_pdbs_into(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> Vec<PodDisruptionBudget> {
-    parse_kind_docs(text, file, errors, "PodDisruptionBudget", "policy/v1", |ctx, v, path| {
-        let top = ctx.obj(v, path, OBJECT_KEYS);
-        let metadata = match top.get("metadata") {
-            Some(m) => parse_meta(ctx, m, &top.path("metadata"), true),
-            None => {
-                ctx.missing(&top, "metadata");
-                ObjectMeta::default()
+pub(crate) fn parse_pdbs_into(
+    text: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<PodDisruptionBudget> {
+    parse_kind_docs(
+        text,
+        file,
+        errors,
+        "PodDisruptionBudget",
+        "policy/v1",
+        |ctx, v, path| {
+            let top = ctx.obj(v, path, OBJECT_KEYS);
+            let metadata = match top.get("metadata") {
+                Some(m) => parse_meta(ctx, m, &top.path("metadata"), true),
+                None => {
+                    ctx.missing(&top, "metadata");
+                    ObjectMeta::default()
+                }
+            };
+            let Some(spec_v) = top.get("spec") else {
+                ctx.missing(&top, "spec");
+                return None;
+            };
+            let so = ctx.obj(
+                spec_v,
+                &top.path("spec"),
+                &[
+                    "minAvailable",
+                    "maxUnavailable",
+                    "selector",
+                    "unhealthyPodEvictionPolicy",
+                ],
+            );
+            let pct = |ctx: &mut Ctx, key: &str| {
+                let v = so.get(key)?;
+                let p = so.path(key);
+                let r = parse_int_or_percent(ctx, v, &p)?;
+                if let IntOrPercent::Percent(n) = r
+                    && n > 100
+                {
+                    ctx.err(&p, "a percentage must be between 0% and 100%");
+                }
+                Some(r)
+            };
+            let min_available = pct(ctx, "minAvailable");
+            let max_unavailable = pct(ctx, "maxUnavailable");
+            if so.has("minAvailable") && so.has("maxUnavailable") {
+                ctx.err(
+                    &so.path("maxUnavailable"),
+                    "minAvailable and maxUnavailable cannot be both set",
+                );
             }
-        };
-        let Some(spec_v) = top.get("spec") else {
-            ctx.missing(&top, "spec");
-            return None;
-        };
-        let so = ctx.obj(spec_v, &top.path("spec"), &["minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy"]);
-        let pct = |ctx: &mut Ctx, key: &str| {
-            let v = so.get(key)?;
-            let p = so.path(key);
-            let r = parse_int_or_percent(ctx, v, &p)?;
-            if let IntOrPercent::Percent(n) = r
-                && n > 100
-            {
-                ctx.err(&p, "a percentage must be between 0% and 100%");
-            }
-            Some(r)
-        };
-        let min_available = pct(ctx, "minAvailable");
-        let max_unavailable = pct(ctx, "maxUnavailable");
-        if so.has("minAvailable") && so.has("maxUnavailable") {
-            ctx.err(&so.path("maxUnavailable"), "minAvailable and maxUnavailable cannot be both set");
-        }
-        let selector = so.get("selector").map(|s| parse_label_selector(ctx, s, &so.path("selector")));
-        let unhealthy_pod_eviction_policy = ctx.enumv(
-            &so,
-            "unhealthyPodEvictionPolicy",
-            &[("IfHealthyBudget", UnhealthyPodEvictionPolicy::IfHealthyBudget), ("AlwaysAllow", UnhealthyPodEvictionPolicy::AlwaysAllow)],
-        );
-        Some(PodDisruptionBudget {
-            name: metadata.name.clone()?,
-            namespace: metadata.namespace.clone().unwrap_or_else(|| "default".into()),
-            metadata,
-            min_available,
-            max_unavailable,
-            selector,
-            unhealthy_pod_eviction_policy,
-            raw: v.clone(),
-        })
-    })
+            let selector = so
+                .get("selector")
+                .map(|s| parse_label_selector(ctx, s, &so.path("selector")));
+            let unhealthy_pod_eviction_policy = ctx.enumv(
+                &so,
+                "unhealthyPodEvictionPolicy",
+                &[
+                    (
+                        "IfHealthyBudget",
+                        UnhealthyPodEvictionPolicy::IfHealthyBudget,
+                    ),
+                    ("AlwaysAllow", UnhealthyPodEvictionPolicy::AlwaysAllow),
+                ],
+            );
+            Some(PodDisruptionBudget {
+                name: metadata.name.clone()?,
+                namespace: metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                metadata,
+                min_available,
+                max_unavailable,
+                selector,
+                unhealthy_pod_eviction_policy,
+                raw: v.clone(),
+            })
+        },
+    )
 }

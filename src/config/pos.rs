@@ -39,7 +39,9 @@ impl PosIndex {
             }
             return;
         }
-        self.map.entry(path.to_string()).or_insert(Entry { key, value });
+        self.map
+            .entry(path.to_string())
+            .or_insert(Entry { key, value });
     }
 
     /// Where the key of `path` starts, or the nearest recorded ancestor's key.
@@ -64,7 +66,6 @@ impl PosIndex {
             None => self.key(path),
         }
     }
-
 }
 
 /// The path with its last segment removed (`a.b[0]` → `a.b`, `a` → ``), or `None` for ``.
@@ -86,14 +87,20 @@ pub fn parent_path(p: &str) -> Option<&str> {
 
 /// True when a key can be written bare in a dotted path.
 fn is_simple_key(k: &str) -> bool {
-    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Appends a mapping key to a path: `a` + `b` → `a.b`; keys with dots or slashes are
 /// bracketed as kubectl does: `spec.limits` + `nvidia.com/gpu` → `spec.limits[nvidia.com/gpu]`.
 pub fn join_key(parent: &str, key: &str) -> String {
     if is_simple_key(key) {
-        if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+        if parent.is_empty() {
+            key.to_string()
+        } else {
+            format!("{parent}.{key}")
+        }
     } else {
         format!("{parent}[{key}]")
     }
@@ -106,10 +113,20 @@ pub fn join_index(parent: &str, i: usize) -> String {
 
 /// Scans `text` and returns one index per YAML document, in order.
 pub fn scan(text: &str) -> Vec<PosIndex> {
-    let lines: Vec<Vec<char>> =
-        text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).chars().collect()).collect();
+    let lines: Vec<Vec<char>> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).chars().collect())
+        .collect();
     let budget = text.len().saturating_mul(8).saturating_add(10_000);
-    let mut s = Scanner { lines, li: 0, ci: 0, docs: Vec::new(), cur: PosIndex::default(), budget };
+    let mut s = Scanner {
+        lines,
+        li: 0,
+        ci: 0,
+        docs: Vec::new(),
+        cur: PosIndex::default(),
+        budget,
+        depth: 0,
+    };
     s.run();
     s.docs
 }
@@ -128,7 +145,11 @@ struct Scanner {
     docs: Vec<PosIndex>,
     cur: PosIndex,
     budget: usize,
+    depth: usize,
 }
+
+/// Deeper nesting is not indexed (libyaml refuses it anyway).
+const MAX_DEPTH: usize = 200;
 
 impl Scanner {
     fn tick(&mut self) -> bool {
@@ -140,15 +161,24 @@ impl Scanner {
     }
 
     fn pos(&self) -> Pos {
-        Pos { line: self.li + 1, col: self.ci + 1 }
+        Pos {
+            line: self.li + 1,
+            col: self.ci + 1,
+        }
     }
 
     fn ch(&self) -> Option<char> {
-        self.lines.get(self.li).and_then(|l| l.get(self.ci)).copied()
+        self.lines
+            .get(self.li)
+            .and_then(|l| l.get(self.ci))
+            .copied()
     }
 
     fn ch_at(&self, off: usize) -> Option<char> {
-        self.lines.get(self.li).and_then(|l| l.get(self.ci + off)).copied()
+        self.lines
+            .get(self.li)
+            .and_then(|l| l.get(self.ci + off))
+            .copied()
     }
 
     fn eof(&self) -> bool {
@@ -165,13 +195,17 @@ impl Scanner {
     }
 
     fn is_marker_line(&self, li: usize, marker: &str) -> bool {
-        let Some(l) = self.lines.get(li) else { return false };
+        let Some(l) = self.lines.get(li) else {
+            return false;
+        };
         let m: Vec<char> = marker.chars().collect();
         l.len() >= 3 && l[..3] == m[..] && l.get(3).is_none_or(|c| c.is_whitespace())
     }
 
     fn indent_of(&self, li: usize) -> usize {
-        self.lines.get(li).map_or(0, |l| l.iter().take_while(|c| **c == ' ').count())
+        self.lines
+            .get(li)
+            .map_or(0, |l| l.iter().take_while(|c| **c == ' ').count())
     }
 
     fn line_blank(&self, li: usize) -> bool {
@@ -274,9 +308,16 @@ impl Scanner {
 
     /// Parses the node whose first character is under the cursor.
     fn node(&mut self, path: &str, parent_indent: isize) {
-        if !self.tick() {
+        if !self.tick() || self.depth > MAX_DEPTH {
+            self.budget = 0;
             return;
         }
+        self.depth += 1;
+        self.node_inner(path, parent_indent);
+        self.depth -= 1;
+    }
+
+    fn node_inner(&mut self, path: &str, parent_indent: isize) {
         let p = self.pos();
         if path.is_empty() {
             self.cur.record("", p, Some(p));
@@ -328,12 +369,9 @@ impl Scanner {
 
     /// Skips the rest of a scalar on this line (following a quoted scalar across lines).
     fn scalar_rest(&mut self) {
-        match self.ch() {
-            Some(q @ ('"' | '\'')) => {
-                self.ci += 1;
-                self.skip_quoted(q);
-            }
-            _ => {}
+        if let Some(q @ ('"' | '\'')) = self.ch() {
+            self.ci += 1;
+            self.skip_quoted(q);
         }
     }
 
@@ -415,7 +453,10 @@ impl Scanner {
             }
             return None;
         }
-        if matches!(first, '{' | '[' | '&' | '!' | '*' | '|' | '>' | '%' | '@' | '`' | '#' | '?') {
+        if matches!(
+            first,
+            '{' | '[' | '&' | '!' | '*' | '|' | '>' | '%' | '@' | '`' | '#' | '?'
+        ) {
             return None;
         }
         let mut j = start;
@@ -438,7 +479,9 @@ impl Scanner {
             if !self.tick() {
                 return;
             }
-            let Some((key, colon)) = self.key_at() else { return };
+            let Some((key, colon)) = self.key_at() else {
+                return;
+            };
             let key_pos = self.pos();
             let kpath = join_key(path, &key);
             self.ci = colon + 1;
@@ -519,12 +562,12 @@ impl Scanner {
                 let (l0, c0) = (self.li, self.ci + 1);
                 self.ci += 1;
                 self.skip_quoted(q);
-                if self.li == l0 {
-                    if let Some(l) = self.lines.get(l0) {
-                        let end = self.ci.saturating_sub(1).min(l.len());
-                        if c0 <= end {
-                            out = l[c0..end].iter().collect();
-                        }
+                if self.li == l0
+                    && let Some(l) = self.lines.get(l0)
+                {
+                    let end = self.ci.saturating_sub(1).min(l.len());
+                    if c0 <= end {
+                        out = l[c0..end].iter().collect();
                     }
                 }
                 if q == '\'' {
@@ -537,7 +580,9 @@ impl Scanner {
                         break;
                     }
                     if c == ':'
-                        && self.ch_at(1).is_none_or(|n| matches!(n, ' ' | '\t' | ',' | '}' | ']'))
+                        && self
+                            .ch_at(1)
+                            .is_none_or(|n| matches!(n, ' ' | '\t' | ',' | '}' | ']'))
                     {
                         break;
                     }
@@ -553,6 +598,16 @@ impl Scanner {
     }
 
     fn flow(&mut self, path: &str) {
+        if self.depth > MAX_DEPTH {
+            self.budget = 0;
+            return;
+        }
+        self.depth += 1;
+        self.flow_inner(path);
+        self.depth -= 1;
+    }
+
+    fn flow_inner(&mut self, path: &str) {
         let Some(open) = self.ch() else { return };
         self.ci += 1;
         let close = if open == '{' { '}' } else { ']' };
@@ -624,16 +679,17 @@ impl Scanner {
     }
 
     fn flow_value(&mut self, path: &str) {
+        // Skip anchors and tags before the value.
+        while matches!(self.ch(), Some('&' | '!')) && self.tick() {
+            while self.ch().is_some_and(|c| !c.is_whitespace() && c != ',') {
+                self.ci += 1;
+            }
+            if !self.skip_flow_blank() {
+                return;
+            }
+        }
         match self.ch() {
             Some('{' | '[') => self.flow(path),
-            Some('&' | '!') => {
-                while self.ch().is_some_and(|c| !c.is_whitespace() && c != ',') {
-                    self.ci += 1;
-                }
-                if self.skip_flow_blank() {
-                    self.flow_value(path);
-                }
-            }
             _ => {
                 self.flow_scalar();
             }
@@ -688,10 +744,22 @@ spec:
         assert_eq!(at(d, "kind"), (3, 1));
         assert_eq!(at(d, "metadata.name"), (5, 3));
         assert_eq!(at(d, "spec.template.spec.requirements[0]"), (10, 11));
-        assert_eq!(at(d, "spec.template.spec.requirements[0].operator"), (11, 11));
-        assert_eq!(at(d, "spec.template.spec.requirements[0].values[0]"), (12, 20));
-        assert_eq!(at(d, "spec.template.spec.requirements[1].operator"), (13, 20));
-        assert_eq!(at(d, "spec.template.spec.requirements[1].values[0]"), (13, 42));
+        assert_eq!(
+            at(d, "spec.template.spec.requirements[0].operator"),
+            (11, 11)
+        );
+        assert_eq!(
+            at(d, "spec.template.spec.requirements[0].values[0]"),
+            (12, 20)
+        );
+        assert_eq!(
+            at(d, "spec.template.spec.requirements[1].operator"),
+            (13, 20)
+        );
+        assert_eq!(
+            at(d, "spec.template.spec.requirements[1].values[0]"),
+            (13, 43)
+        );
         assert_eq!(at(d, "spec.limits[nvidia.com/gpu]"), (15, 5));
         assert_eq!(at(d, "spec.disruption.budgets[0].nodes"), (18, 7));
         assert_eq!(at(d, "spec.disruption.budgets[0].reasons[0]"), (20, 11));
@@ -720,10 +788,27 @@ spec:
         let d = &docs[0];
         assert_eq!(at(d, "[0].name"), (1, 3));
         assert_eq!(
-            at(d, "[0].spec.topologySpreadConstraints[0].labelSelector.matchLabels.app"),
+            at(
+                d,
+                "[0].spec.topologySpreadConstraints[0].labelSelector.matchLabels.app"
+            ),
             (5, 40)
         );
         assert_eq!(at(d, "[1].name"), (6, 3));
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let deep = "[".repeat(100_000);
+        let _ = scan(&deep);
+        let deep = "{a: ".repeat(50_000);
+        let _ = scan(&deep);
+        let mut block = String::new();
+        for i in 0..5_000 {
+            block.push_str(&" ".repeat(i));
+            block.push_str("- a:\n");
+        }
+        let _ = scan(&block);
     }
 
     #[test]

@@ -11,8 +11,13 @@ use super::docs::read_documents;
 use super::edit::{apply_edit, deep_merge};
 use super::error::{ConfigError, ConfigErrors, closest};
 use super::k8s::{Taint, parse_labels, parse_taint};
-use super::karpenter::{EC2NodeClass, NodePool, Sites, parse_manifests_sited, reparse_nodeclass, reparse_nodepool};
-use super::pod::{DaemonSet, PodDisruptionBudget, PodTemplate, parse_daemonsets_into, parse_pdbs_into, parse_templates_into};
+use super::karpenter::{
+    EC2NodeClass, NodePool, Sites, parse_manifests_sited, reparse_nodeclass, reparse_nodepool,
+};
+use super::pod::{
+    DaemonSet, PodDisruptionBudget, PodTemplate, parse_daemonsets_into, parse_pdbs_into,
+    parse_templates_into,
+};
 use super::pos::{PosIndex, join_index, join_key};
 use super::walk::{At, Ctx, DurSyntax, Obj};
 
@@ -124,7 +129,11 @@ pub struct LaunchLatency {
 
 impl Default for LaunchLatency {
     fn default() -> Self {
-        LaunchLatency { distribution: LatencyDistribution::Lognormal, median_ms: 40_000, p90_ms: 70_000 }
+        LaunchLatency {
+            distribution: LatencyDistribution::Lognormal,
+            median_ms: 40_000,
+            p90_ms: 70_000,
+        }
     }
 }
 
@@ -171,7 +180,12 @@ impl KarpenterSettings {
         self.feature_gates
             .get(name)
             .copied()
-            .or_else(|| FEATURE_GATES.iter().find(|(n, _)| *n == name).map(|(_, d)| *d))
+            .or_else(|| {
+                FEATURE_GATES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, d)| *d)
+            })
             .unwrap_or(false)
     }
 }
@@ -294,12 +308,26 @@ fn path_field(ctx: &mut Ctx, o: &Obj, key: &str, dir: &Path) -> Option<PathBuf> 
 }
 
 fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Interruptions {
-    let o = ctx.obj(v, path, &["model", "rate_multiplier", "constant_monthly_rate", "notice", "insufficient_capacity"]);
+    let o = ctx.obj(
+        v,
+        path,
+        &[
+            "model",
+            "rate_multiplier",
+            "constant_monthly_rate",
+            "notice",
+            "insufficient_capacity",
+        ],
+    );
     let mut i = Interruptions::default();
     if let Some(m) = ctx.enumv(
         &o,
         "model",
-        &[("none", InterruptionModel::None), ("spot-advisor", InterruptionModel::SpotAdvisor), ("constant", InterruptionModel::Constant)],
+        &[
+            ("none", InterruptionModel::None),
+            ("spot-advisor", InterruptionModel::SpotAdvisor),
+            ("constant", InterruptionModel::Constant),
+        ],
     ) {
         i.model = m;
     }
@@ -317,7 +345,12 @@ fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> I
         ctx.err(&o.path("constant_monthly_rate"), "must be 0 or more");
     }
     if !partial && i.model == InterruptionModel::Constant && i.constant_monthly_rate.is_none() {
-        ctx.error(&o.path("model"), At::Value, "model `constant` needs `constant_monthly_rate` (interruptions per instance per month)", None);
+        ctx.error(
+            &o.path("model"),
+            At::Value,
+            "model `constant` needs `constant_monthly_rate` (interruptions per instance per month)",
+            None,
+        );
     }
     if let Some(n) = ctx.duration(&o, "notice", DurSyntax::Go) {
         i.notice_ms = n;
@@ -326,14 +359,27 @@ fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> I
         if (0.0..=1.0).contains(&p) {
             i.insufficient_capacity = p;
         } else {
-            ctx.err(&o.path("insufficient_capacity"), format!("{p} is not a probability: must be between 0 and 1"));
+            ctx.err(
+                &o.path("insufficient_capacity"),
+                format!("{p} is not a probability: must be between 0 and 1"),
+            );
         }
     }
     i
 }
 
 fn parse_karpenter(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> KarpenterSettings {
-    let o = ctx.obj(v, path, &["batch_idle_duration", "batch_max_duration", "feature_gates", "launch_latency", "pod_startup"]);
+    let o = ctx.obj(
+        v,
+        path,
+        &[
+            "batch_idle_duration",
+            "batch_max_duration",
+            "feature_gates",
+            "launch_latency",
+            "pod_startup",
+        ],
+    );
     let mut k = KarpenterSettings::default();
     if let Some(d) = ctx.duration(&o, "batch_idle_duration", DurSyntax::Go) {
         k.batch_idle_duration_ms = d;
@@ -342,7 +388,10 @@ fn parse_karpenter(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Karpe
         k.batch_max_duration_ms = d;
     }
     if !partial && k.batch_idle_duration_ms > k.batch_max_duration_ms {
-        ctx.err(&o.path("batch_idle_duration"), "batch_idle_duration may not exceed batch_max_duration");
+        ctx.err(
+            &o.path("batch_idle_duration"),
+            "batch_idle_duration may not exceed batch_max_duration",
+        );
     }
     if let Some(g) = o.get("feature_gates") {
         let gp = o.path("feature_gates");
@@ -351,7 +400,15 @@ fn parse_karpenter(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Karpe
             if !FEATURE_GATES.iter().any(|(n, _)| *n == name) {
                 let sugg = closest(&name, FEATURE_GATES.iter().map(|(n, _)| *n));
                 let known: Vec<&str> = FEATURE_GATES.iter().map(|(n, _)| *n).collect();
-                ctx.error(&p, At::Key, format!("unknown feature gate `{name}` (known: {})", known.join(", ")), sugg);
+                ctx.error(
+                    &p,
+                    At::Key,
+                    format!(
+                        "unknown feature gate `{name}` (known: {})",
+                        known.join(", ")
+                    ),
+                    sugg,
+                );
                 continue;
             }
             if let Some(b) = ctx.v_bool(val, &p) {
@@ -360,8 +417,19 @@ fn parse_karpenter(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Karpe
         }
     }
     if let Some(l) = o.get("launch_latency") {
-        let lo = ctx.obj(l, &o.path("launch_latency"), &["distribution", "median", "p90"]);
-        if let Some(d) = ctx.enumv(&lo, "distribution", &[("lognormal", LatencyDistribution::Lognormal), ("constant", LatencyDistribution::Constant)]) {
+        let lo = ctx.obj(
+            l,
+            &o.path("launch_latency"),
+            &["distribution", "median", "p90"],
+        );
+        if let Some(d) = ctx.enumv(
+            &lo,
+            "distribution",
+            &[
+                ("lognormal", LatencyDistribution::Lognormal),
+                ("constant", LatencyDistribution::Constant),
+            ],
+        ) {
             k.launch_latency.distribution = d;
         }
         if let Some(m) = ctx.duration(&lo, "median", DurSyntax::Go) {
@@ -375,7 +443,10 @@ fn parse_karpenter(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Karpe
         let ll = &k.launch_latency;
         if !partial && ll.distribution == LatencyDistribution::Lognormal {
             if ll.median_ms == 0 {
-                ctx.err(&lo.path("median"), "a lognormal median must be greater than 0");
+                ctx.err(
+                    &lo.path("median"),
+                    "a lognormal median must be greater than 0",
+                );
             } else if ll.p90_ms < ll.median_ms {
                 ctx.err(&lo.path("p90"), "p90 may not be below the median");
             }
@@ -391,7 +462,14 @@ fn parse_kube_scheduler(ctx: &mut Ctx, v: &Value, path: &str) -> KubeScheduler {
     let o = ctx.obj(v, path, &["scoring"]);
     KubeScheduler {
         scoring: ctx
-            .enumv(&o, "scoring", &[("LeastAllocated", Scoring::LeastAllocated), ("MostAllocated", Scoring::MostAllocated)])
+            .enumv(
+                &o,
+                "scoring",
+                &[
+                    ("LeastAllocated", Scoring::LeastAllocated),
+                    ("MostAllocated", Scoring::MostAllocated),
+                ],
+            )
             .unwrap_or_default(),
     }
 }
@@ -416,7 +494,11 @@ fn parse_edits(ctx: &mut Ctx, o: &Obj, key: &str) -> Vec<ObjectEdit> {
             None => c.missing(&e, "set"),
         }
         let line = c.pos.and_then(|idx| idx.key(p)).map(|pp| pp.line);
-        Some(ObjectEdit { name: name?, set, line })
+        Some(ObjectEdit {
+            name: name?,
+            set,
+            line,
+        })
     })
 }
 
@@ -431,8 +513,18 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
     let name = ctx.string_lenient(&o, "name");
     match &name {
         None if !o.has("name") => ctx.missing(&o, "name"),
-        Some(n) if n.is_empty() || n == "." || n == ".." || !n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) => {
-            ctx.err(&o.path("name"), format!("`{n}` cannot name a report folder: use letters, digits, '-', '_' and '.'"));
+        Some(n)
+            if n.is_empty()
+                || n == "."
+                || n == ".."
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            ctx.err(
+                &o.path("name"),
+                format!("`{n}` cannot name a report folder: use letters, digits, '-', '_' and '.'"),
+            );
         }
         _ => {}
     }
@@ -443,7 +535,10 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             Some(s) => match DateTime::parse_from_rfc3339(s.trim()) {
                 Ok(t) => t.with_timezone(&Utc),
                 Err(e) => {
-                    ctx.err(&o.path("start"), format!("`{s}` is not an RFC 3339 time such as 2024-01-01T00:00:00Z ({e})"));
+                    ctx.err(
+                        &o.path("start"),
+                        format!("`{s}` is not an RFC 3339 time such as 2024-01-01T00:00:00Z ({e})"),
+                    );
                     default_start()
                 }
             },
@@ -451,25 +546,42 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         },
         None => default_start(),
     };
-    let region = ctx.string_lenient(&o, "region").unwrap_or_else(|| "us-east-1".into());
+    let region = ctx
+        .string_lenient(&o, "region")
+        .unwrap_or_else(|| "us-east-1".into());
     let region_ok = {
         let parts: Vec<&str> = region.split('-').collect();
         parts.len() >= 3
-            && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-            && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
     };
     if !region_ok {
-        ctx.err(&o.path("region"), format!("`{region}` is not an AWS region name such as us-east-1"));
+        ctx.err(
+            &o.path("region"),
+            format!("`{region}` is not an AWS region name such as us-east-1"),
+        );
     }
     let zones = if o.has("zones") {
         let zs = ctx.list(&o, "zones", |c, v, p| c.v_string_lenient(v, p));
         let zp = o.path("zones");
         if zs.is_empty() {
-            ctx.err(&zp, "zones may not be empty (omit the key for the region's default zones)");
+            ctx.err(
+                &zp,
+                "zones may not be empty (omit the key for the region's default zones)",
+            );
         }
         for (i, z) in zs.iter().enumerate() {
             if !z.starts_with(&region) || z.len() == region.len() {
-                ctx.err(&join_index(&zp, i), format!("zone `{z}` is not in region `{region}`"));
+                ctx.err(
+                    &join_index(&zp, i),
+                    format!("zone `{z}` is not in region `{region}`"),
+                );
             }
             if zs[..i].contains(z) {
                 ctx.err(&join_index(&zp, i), format!("zone `{z}` is listed twice"));
@@ -482,7 +594,11 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
 
     let mut catalog = CatalogPaths::default();
     if let Some(c) = o.get("catalog") {
-        let co = ctx.obj(c, &o.path("catalog"), &["instance_types", "on_demand_prices", "spot"]);
+        let co = ctx.obj(
+            c,
+            &o.path("catalog"),
+            &["instance_types", "on_demand_prices", "spot"],
+        );
         catalog.instance_types = path_field(ctx, &co, "instance_types", dir);
         catalog.on_demand_prices = path_field(ctx, &co, "on_demand_prices", dir);
         catalog.spot = path_field(ctx, &co, "spot", dir);
@@ -497,16 +613,26 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             let s = c.v_string_lenient(v, p)?;
             Some(resolve(dir, &s))
         }),
-        Some(v) => ctx.v_string_lenient(v, &o.path("nodepools")).map(|s| vec![resolve(dir, &s)]).unwrap_or_default(),
+        Some(v) => ctx
+            .v_string_lenient(v, &o.path("nodepools"))
+            .map(|s| vec![resolve(dir, &s)])
+            .unwrap_or_default(),
     };
 
     let mut workload = Workload::default();
     if let Some(w) = o.get("workload") {
-        let wo = ctx.obj(w, &o.path("workload"), &["pods", "generate", "templates", "daemonsets", "pdbs"]);
+        let wo = ctx.obj(
+            w,
+            &o.path("workload"),
+            &["pods", "generate", "templates", "daemonsets", "pdbs"],
+        );
         workload.pods = path_field(ctx, &wo, "pods", dir);
         workload.generate = wo.get("generate").cloned();
         if wo.has("pods") && wo.has("generate") {
-            ctx.err(&wo.path("generate"), "`pods` and `generate` are alternatives: give one");
+            ctx.err(
+                &wo.path("generate"),
+                "`pods` and `generate` are alternatives: give one",
+            );
         }
         workload.templates = path_field(ctx, &wo, "templates", dir);
         workload.daemonsets = path_field(ctx, &wo, "daemonsets", dir);
@@ -517,12 +643,33 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
     }
 
     let existing_nodes = ctx.list(&o, "existing_nodes", |c, v, p| {
-        let e = c.obj(v, p, &["instance_type", "count", "capacity_type", "labels", "zone", "taints"]);
+        let e = c.obj(
+            v,
+            p,
+            &[
+                "instance_type",
+                "count",
+                "capacity_type",
+                "labels",
+                "zone",
+                "taints",
+            ],
+        );
         e.map?;
         let instance_type = c.req_string(&e, "instance_type");
-        let count = c.int(&e, "count", 0, u32::MAX as i64).map_or(1, |n| n as u32);
+        let count = c
+            .int(&e, "count", 0, u32::MAX as i64)
+            .map_or(1, |n| n as u32);
         let capacity_type = c
-            .enumv(&e, "capacity_type", &[("on-demand", CapacityType::OnDemand), ("spot", CapacityType::Spot), ("reserved", CapacityType::Reserved)])
+            .enumv(
+                &e,
+                "capacity_type",
+                &[
+                    ("on-demand", CapacityType::OnDemand),
+                    ("spot", CapacityType::Spot),
+                    ("reserved", CapacityType::Reserved),
+                ],
+            )
             .unwrap_or(CapacityType::OnDemand);
         let labels = parse_labels(c, &e, "labels");
         let zone = c.string_lenient(&e, "zone");
@@ -530,15 +677,30 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             && !zs.contains(z)
         {
             let sugg = closest(z, zs.iter().map(String::as_str));
-            c.error(&e.path("zone"), At::Value, format!("zone `{z}` is not one of the scenario's zones"), sugg);
+            c.error(
+                &e.path("zone"),
+                At::Value,
+                format!("zone `{z}` is not one of the scenario's zones"),
+                sugg,
+            );
         } else if let Some(z) = &zone
             && zones.is_none()
             && !z.starts_with(&region)
         {
-            c.err(&e.path("zone"), format!("zone `{z}` is not in region `{region}`"));
+            c.err(
+                &e.path("zone"),
+                format!("zone `{z}` is not in region `{region}`"),
+            );
         }
         let taints = c.list(&e, "taints", parse_taint);
-        Some(ExistingNodes { instance_type: instance_type?, count, capacity_type, labels, zone, taints })
+        Some(ExistingNodes {
+            instance_type: instance_type?,
+            count,
+            capacity_type,
+            labels,
+            zone,
+            taints,
+        })
     });
 
     let interruptions = match o.get("interruptions") {
@@ -566,13 +728,32 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         if let (Some(at), Some(d)) = (at_ms, duration_ms)
             && at > d
         {
-            c.err(&e.path("at"), "this change comes after the end of the run (`duration`)");
+            c.err(
+                &e.path("at"),
+                "this change comes after the end of the run (`duration`)",
+            );
         }
-        Some(Change { at_ms: at_ms?, nodeclasses, nodepools })
+        Some(Change {
+            at_ms: at_ms?,
+            nodeclasses,
+            nodepools,
+        })
     });
 
     let variants = ctx.list(&o, "variants", |c, v, p| {
-        let e = c.obj(v, p, &["name", "seed", "nodepools", "nodeclasses", "interruptions", "karpenter", "kube_scheduler"]);
+        let e = c.obj(
+            v,
+            p,
+            &[
+                "name",
+                "seed",
+                "nodepools",
+                "nodeclasses",
+                "interruptions",
+                "karpenter",
+                "kube_scheduler",
+            ],
+        );
         e.map?;
         let name = c.req_string(&e, "name");
         let seed = c.int(&e, "seed", 0, i64::MAX).map(|s| s as u64);
@@ -590,11 +771,22 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             parse_kube_scheduler(c, x, &e.path("kube_scheduler"));
             x.clone()
         });
-        Some(Variant { name: name?, seed, nodepools, nodeclasses, interruptions, karpenter, kube_scheduler })
+        Some(Variant {
+            name: name?,
+            seed,
+            nodepools,
+            nodeclasses,
+            interruptions,
+            karpenter,
+            kube_scheduler,
+        })
     });
     for (i, v) in variants.iter().enumerate() {
         if variants[..i].iter().any(|w| w.name == v.name) {
-            ctx.err(&join_key(&join_index("variants", i), "name"), format!("variant `{}` is defined more than once", v.name));
+            ctx.err(
+                &join_key(&join_index("variants", i), "name"),
+                format!("variant `{}` is defined more than once", v.name),
+            );
         }
     }
 
@@ -637,15 +829,29 @@ impl Scenario {
             out.seed = seed;
         }
         if let Some(o) = &v.interruptions {
-            out.interruptions = parse_interruptions(&mut ctx, &deep_merge(&base("interruptions"), o), "interruptions", false);
+            out.interruptions = parse_interruptions(
+                &mut ctx,
+                &deep_merge(&base("interruptions"), o),
+                "interruptions",
+                false,
+            );
         }
         if let Some(o) = &v.karpenter {
-            out.karpenter = parse_karpenter(&mut ctx, &deep_merge(&base("karpenter"), o), "karpenter", false);
+            out.karpenter = parse_karpenter(
+                &mut ctx,
+                &deep_merge(&base("karpenter"), o),
+                "karpenter",
+                false,
+            );
         }
         if let Some(o) = &v.kube_scheduler {
-            out.kube_scheduler = parse_kube_scheduler(&mut ctx, &deep_merge(&base("kube_scheduler"), o), "kube_scheduler");
+            out.kube_scheduler = parse_kube_scheduler(
+                &mut ctx,
+                &deep_merge(&base("kube_scheduler"), o),
+                "kube_scheduler",
+            );
         }
-        if errors.is_empty() { Ok(out) } else { Err(ConfigErrors(errors)) }
+        ConfigErrors::result(errors, out)
     }
 }
 
@@ -663,7 +869,7 @@ pub fn apply_object_edits(
     let mut classes = nodeclasses.to_vec();
     edit_objects(&mut pools, nodepool_edits, origin, "", &mut errors, None);
     edit_objects_nc(&mut classes, nodeclass_edits, origin, "", &mut errors, None);
-    if errors.is_empty() { Ok((pools, classes)) } else { Err(ConfigErrors(errors)) }
+    ConfigErrors::result(errors, (pools, classes))
 }
 
 /// Relocates an error from re-validating an edited object onto the scenario's `set` entry.
@@ -679,7 +885,12 @@ fn relocate(
     let key = edit
         .set
         .keys()
-        .filter(|k| e.field == **k || e.field.starts_with(&format!("{k}.")) || e.field.starts_with(&format!("{k}[")) || k.starts_with(&e.field))
+        .filter(|k| {
+            e.field == **k
+                || e.field.starts_with(&format!("{k}."))
+                || e.field.starts_with(&format!("{k}["))
+                || k.starts_with(&e.field)
+        })
         .max_by_key(|k| k.len())
         .cloned();
     let set_path = join_key(edit_path, "set");
@@ -692,7 +903,11 @@ fn relocate(
         file: origin.to_path_buf(),
         line: p.map(|p| p.line).or(edit.line),
         column: p.map(|p| p.col),
-        field: if edit_path.is_empty() { e.field } else { format!("{set_path}.{}", e.field) },
+        field: if edit_path.is_empty() {
+            e.field
+        } else {
+            format!("{set_path}.{}", e.field)
+        },
         message: format!("{kind} `{}` after this edit: {}", edit.name, e.message),
         suggestion: e.suggestion,
     }
@@ -707,17 +922,26 @@ fn edit_objects(
     pos: Option<&PosIndex>,
 ) {
     for (i, edit) in edits.iter().enumerate() {
-        let ep = if base_path.is_empty() { String::new() } else { join_index(base_path, i) };
+        let ep = if base_path.is_empty() {
+            String::new()
+        } else {
+            join_index(base_path, i)
+        };
         let names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
         let Some(target) = pools.iter_mut().find(|p| p.name == edit.name) else {
             push_unknown(errors, origin, &ep, edit, "NodePool", &names, pos);
             continue;
         };
-        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else { continue };
+        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else {
+            continue;
+        };
         let mut errs = Vec::new();
         match reparse_nodepool(&raw, origin, &mut errs) {
             Some(p) if errs.is_empty() => *target = p,
-            _ => errors.extend(errs.into_iter().map(|e| relocate(e, origin, &ep, edit, "NodePool", pos))),
+            _ => errors.extend(
+                errs.into_iter()
+                    .map(|e| relocate(e, origin, &ep, edit, "NodePool", pos)),
+            ),
         }
     }
 }
@@ -731,17 +955,26 @@ fn edit_objects_nc(
     pos: Option<&PosIndex>,
 ) {
     for (i, edit) in edits.iter().enumerate() {
-        let ep = if base_path.is_empty() { String::new() } else { join_index(base_path, i) };
+        let ep = if base_path.is_empty() {
+            String::new()
+        } else {
+            join_index(base_path, i)
+        };
         let names: Vec<String> = classes.iter().map(|p| p.name.clone()).collect();
         let Some(target) = classes.iter_mut().find(|p| p.name == edit.name) else {
             push_unknown(errors, origin, &ep, edit, "EC2NodeClass", &names, pos);
             continue;
         };
-        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else { continue };
+        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else {
+            continue;
+        };
         let mut errs = Vec::new();
         match reparse_nodeclass(&raw, origin, &mut errs) {
             Some(c) if errs.is_empty() => *target = c,
-            _ => errors.extend(errs.into_iter().map(|e| relocate(e, origin, &ep, edit, "EC2NodeClass", pos))),
+            _ => errors.extend(
+                errs.into_iter()
+                    .map(|e| relocate(e, origin, &ep, edit, "EC2NodeClass", pos)),
+            ),
         }
     }
 }
@@ -813,9 +1046,19 @@ impl LoadedScenario {
             }]));
         };
         let scenario = self.scenario.with_variant(v)?;
-        let (nodepools, nodeclasses) =
-            apply_object_edits(&self.nodepools, &self.nodeclasses, &v.nodepools, &v.nodeclasses, &self.path)?;
-        Ok(LoadedScenario { scenario, nodepools, nodeclasses, ..self.clone() })
+        let (nodepools, nodeclasses) = apply_object_edits(
+            &self.nodepools,
+            &self.nodeclasses,
+            &v.nodepools,
+            &v.nodeclasses,
+            &self.path,
+        )?;
+        Ok(LoadedScenario {
+            scenario,
+            nodepools,
+            nodeclasses,
+            ..self.clone()
+        })
     }
 }
 
@@ -848,7 +1091,14 @@ fn read_file(
     }
 }
 
-fn missing_file(scenario: &Path, pos: Option<&PosIndex>, field: &str, path: &Path, why: &str, errors: &mut Vec<ConfigError>) {
+fn missing_file(
+    scenario: &Path,
+    pos: Option<&PosIndex>,
+    field: &str,
+    path: &Path,
+    why: &str,
+    errors: &mut Vec<ConfigError>,
+) {
     let p = pos.and_then(|idx| idx.value(field));
     errors.push(ConfigError {
         file: scenario.to_path_buf(),
@@ -917,7 +1167,12 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (scenario, pos) = parse_scenario_text(&text, path, &dir, &mut errors);
-    let Some(scenario) = scenario else { return Err(ConfigErrors(errors)) };
+    let Some(scenario) = scenario else {
+        return Err(ConfigErrors::from_vec(errors));
+    };
+    // Variant sections were checked field by field; their merged form is only checked
+    // (for cross-field rules) when that found nothing, so no problem is reported twice.
+    let scenario_ok = errors.is_empty();
     let pos = pos.as_ref();
 
     // Files that are only checked for existence.
@@ -945,7 +1200,11 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
     let mut pool_sites: Vec<(PathBuf, Option<super::pos::Pos>)> = Vec::new();
     let single = !matches!(scenario.raw.get("nodepools"), Some(Value::Sequence(_)));
     for (i, f) in scenario.nodepools.iter().enumerate() {
-        let field = if single { "nodepools".to_string() } else { join_index("nodepools", i) };
+        let field = if single {
+            "nodepools".to_string()
+        } else {
+            join_index("nodepools", i)
+        };
         if let Some(text) = read_file(path, pos, &field, f, &mut errors) {
             let mut sites = Sites::default();
             let (p, c) = parse_manifests_sited(&text, f, &mut errors, &mut sites);
@@ -957,7 +1216,10 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
                         line: name_pos.map(|p| p.line),
                         column: name_pos.map(|p| p.col),
                         field: "metadata.name".into(),
-                        message: format!("NodePool `{}` is also defined in an earlier nodepools file", np.name),
+                        message: format!(
+                            "NodePool `{}` is also defined in an earlier nodepools file",
+                            np.name
+                        ),
                         suggestion: None,
                     });
                 }
@@ -972,7 +1234,10 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
                         line: name_pos.map(|p| p.line),
                         column: name_pos.map(|p| p.col),
                         field: "metadata.name".into(),
-                        message: format!("EC2NodeClass `{}` is also defined in an earlier nodepools file", nc.name),
+                        message: format!(
+                            "EC2NodeClass `{}` is also defined in an earlier nodepools file",
+                            nc.name
+                        ),
                         suggestion: None,
                     });
                 }
@@ -1018,7 +1283,9 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
         pdbs = parse_pdbs_into(&text, f, &mut errors);
     }
 
-    // Changes apply cumulatively in time order; variants apply to the base.
+    // Changes apply cumulatively in time order; variants apply to the base. They are only
+    // checked against valid manifests (otherwise every manifest error would repeat).
+    let manifests_ok = !errors.iter().any(|e| scenario.nodepools.contains(&e.file));
     let mut order: Vec<usize> = (0..scenario.changes.len()).collect();
     order.sort_by_key(|i| scenario.changes[*i].at_ms);
     let mut state_p = nodepools.clone();
@@ -1026,19 +1293,57 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
     for i in order {
         let ch = &scenario.changes[i];
         let cp = join_index("changes", i);
-        edit_objects_nc(&mut state_c, &ch.nodeclasses, path, &join_key(&cp, "nodeclasses"), &mut errors, pos);
-        edit_objects(&mut state_p, &ch.nodepools, path, &join_key(&cp, "nodepools"), &mut errors, pos);
+        if manifests_ok {
+            edit_objects_nc(
+                &mut state_c,
+                &ch.nodeclasses,
+                path,
+                &join_key(&cp, "nodeclasses"),
+                &mut errors,
+                pos,
+            );
+            edit_objects(
+                &mut state_p,
+                &ch.nodepools,
+                path,
+                &join_key(&cp, "nodepools"),
+                &mut errors,
+                pos,
+            );
+        }
     }
     for (i, v) in scenario.variants.iter().enumerate() {
         let vp = join_index("variants", i);
         let mut p = nodepools.clone();
         let mut c = nodeclasses.clone();
-        edit_objects_nc(&mut c, &v.nodeclasses, path, &join_key(&vp, "nodeclasses"), &mut errors, pos);
-        edit_objects(&mut p, &v.nodepools, path, &join_key(&vp, "nodepools"), &mut errors, pos);
-        if let Err(e) = scenario.with_variant(v) {
+        if manifests_ok {
+            edit_objects_nc(
+                &mut c,
+                &v.nodeclasses,
+                path,
+                &join_key(&vp, "nodeclasses"),
+                &mut errors,
+                pos,
+            );
+            edit_objects(
+                &mut p,
+                &v.nodepools,
+                path,
+                &join_key(&vp, "nodepools"),
+                &mut errors,
+                pos,
+            );
+        }
+        if let Err(e) = scenario.with_variant(v).map_err(|e| {
+            if scenario_ok {
+                e
+            } else {
+                ConfigErrors::default()
+            }
+        }) {
             for mut err in e.0 {
                 err.file = path.to_path_buf();
-                let fp = join_key(&vp, &err.field);
+                let fp = format!("{vp}.{}", err.field);
                 let p = pos.and_then(|idx| idx.key(&fp));
                 err.line = p.map(|p| p.line);
                 err.column = p.map(|p| p.col);
@@ -1048,9 +1353,16 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
         }
     }
 
-    if errors.is_empty() {
-        Ok(LoadedScenario { path: path.to_path_buf(), scenario, nodepools, nodeclasses, templates, daemonsets, pdbs })
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    ConfigErrors::result(
+        errors,
+        LoadedScenario {
+            path: path.to_path_buf(),
+            scenario,
+            nodepools,
+            nodeclasses,
+            templates,
+            daemonsets,
+            pdbs,
+        },
+    )
 }

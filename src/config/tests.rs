@@ -58,9 +58,18 @@ fn seed_manifests_load_unchanged() {
     let c = &classes[0];
     assert_eq!(c.name, "default");
     assert_eq!(c.spec.ami_family, Some(AmiFamily::AL2023));
-    assert_eq!(c.spec.role.as_deref(), Some("KarpenterNodeRole-${CLUSTER_NAME}"));
-    assert_eq!(c.spec.subnet_selector_terms[0].tags["karpenter.sh/discovery"], "${CLUSTER_NAME}");
-    assert_eq!(c.spec.ami_selector_terms[0].alias.as_deref(), Some("al2023@latest"));
+    assert_eq!(
+        c.spec.role.as_deref(),
+        Some("KarpenterNodeRole-${CLUSTER_NAME}")
+    );
+    assert_eq!(
+        c.spec.subnet_selector_terms[0].tags["karpenter.sh/discovery"],
+        "${CLUSTER_NAME}"
+    );
+    assert_eq!(
+        c.spec.ami_selector_terms[0].alias.as_deref(),
+        Some("al2023@latest")
+    );
 
     let (t, p) = seed("02-nodepool-default.yaml");
     let (pools, _) = parse_manifests(&t, &p).unwrap();
@@ -68,13 +77,26 @@ fn seed_manifests_load_unchanged() {
     assert_eq!(np.name, "default");
     let ts = &np.spec.template.spec;
     assert_eq!(ts.requirements.len(), 3);
-    assert_eq!(ts.requirements[2].values, ["m5.large", "m5.xlarge", "m5.2xlarge"]);
+    assert_eq!(
+        ts.requirements[2].values,
+        ["m5.large", "m5.xlarge", "m5.2xlarge"]
+    );
     assert_eq!(ts.node_class_ref.name, "default");
     assert_eq!(ts.expire_after, MaybeNever::After(720 * 3_600_000));
     assert_eq!(np.spec.limits["cpu"], 1_000_000);
-    assert_eq!(np.spec.disruption.consolidation_policy, ConsolidationPolicy::WhenEmptyOrUnderutilized);
-    assert_eq!(np.spec.disruption.consolidate_after, MaybeNever::After(30_000));
-    assert_eq!(np.spec.disruption.budgets, vec![Budget::default()], "default budget is 10%");
+    assert_eq!(
+        np.spec.disruption.consolidation_policy,
+        ConsolidationPolicy::WhenEmptyOrUnderutilized
+    );
+    assert_eq!(
+        np.spec.disruption.consolidate_after,
+        MaybeNever::After(30_000)
+    );
+    assert_eq!(
+        np.spec.disruption.budgets,
+        vec![Budget::default()],
+        "default budget is 10%"
+    );
 
     let (t, p) = seed("03-nodepool-production.yaml");
     let (pools, _) = parse_manifests(&t, &p).unwrap();
@@ -89,19 +111,34 @@ fn seed_manifests_load_unchanged() {
     assert_eq!(b[1].nodes, BudgetNodes::Count(0));
     assert_eq!(b[1].schedule.as_deref(), Some("0 9 * * mon-fri"));
     assert_eq!(b[1].duration_ms, Some(8 * 3_600_000));
-    assert_eq!(b[1].reasons, Some(vec![DisruptionReason::Drifted, DisruptionReason::Underutilized]));
+    assert_eq!(
+        b[1].reasons,
+        Some(vec![
+            DisruptionReason::Drifted,
+            DisruptionReason::Underutilized
+        ])
+    );
     assert_eq!(np.spec.limits["memory"], 1000 * (1i64 << 30) * 1000);
 
     let (t, p) = seed("04-nodepools-weighted.yaml");
     let (pools, _) = parse_manifests(&t, &p).unwrap();
     assert_eq!(pools.len(), 2);
-    assert_eq!((pools[0].name.as_str(), pools[0].spec.weight), ("reserved", Some(100)));
-    assert_eq!((pools[1].name.as_str(), pools[1].spec.weight), ("general", Some(10)));
+    assert_eq!(
+        (pools[0].name.as_str(), pools[0].spec.weight),
+        ("reserved", Some(100))
+    );
+    assert_eq!(
+        (pools[1].name.as_str(), pools[1].spec.weight),
+        ("general", Some(10))
+    );
 
     let (t, p) = seed("05-nodepool-gpu.yaml");
     let (pools, classes) = parse_manifests(&t, &p).unwrap();
     assert_eq!(pools[0].spec.template.spec.taints[0].key, "nvidia.com/gpu");
-    assert_eq!(pools[0].spec.template.spec.taints[0].effect, TaintEffect::NoSchedule);
+    assert_eq!(
+        pools[0].spec.template.spec.taints[0].effect,
+        TaintEffect::NoSchedule
+    );
     assert_eq!(pools[0].spec.template.spec.taints[0].value, None);
     assert_eq!(pools[0].spec.limits["nvidia.com/gpu"], 100_000);
     assert_eq!(classes[0].name, "gpu-nodeclass");
@@ -110,8 +147,17 @@ fn seed_manifests_load_unchanged() {
     let (_, classes) = parse_manifests(&t, &p).unwrap();
     let c = &classes[0];
     assert_eq!(c.spec.ami_family, Some(AmiFamily::Custom));
-    assert!(c.spec.user_data.as_deref().unwrap().contains("bootstrap.sh ${CLUSTER_NAME}"));
-    assert_eq!(c.spec.ami_selector_terms[0].tags["Name"], "my-org-eks-worker-ami");
+    assert!(
+        c.spec
+            .user_data
+            .as_deref()
+            .unwrap()
+            .contains("bootstrap.sh ${CLUSTER_NAME}")
+    );
+    assert_eq!(
+        c.spec.ami_selector_terms[0].tags["Name"],
+        "my-org-eks-worker-ami"
+    );
 }
 
 #[test]
@@ -155,7 +201,10 @@ fn unknown_enum_value_suggests() {
     // v1.14's Balanced policy is accepted.
     let text = NODEPOOL.replace("WhenEmptyOrUnderutilized", "Balanced");
     let (p, _) = manifests(&text).unwrap();
-    assert_eq!(p[0].spec.disruption.consolidation_policy, ConsolidationPolicy::Balanced);
+    assert_eq!(
+        p[0].spec.disruption.consolidation_policy,
+        ConsolidationPolicy::Balanced
+    );
 }
 
 #[test]
@@ -163,7 +212,11 @@ fn bad_quantity() {
     let e = one_error(&NODEPOOL.replace("cpu: 1000", "cpu: 10 cores"));
     assert_eq!((e.line, e.column), (Some(17), Some(10)));
     assert_eq!(e.field, "spec.limits.cpu");
-    assert!(e.message.contains("not a Kubernetes quantity"), "{}", e.message);
+    assert!(
+        e.message.contains("not a Kubernetes quantity"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -175,7 +228,8 @@ fn bad_duration() {
     assert_eq!(e.line, Some(20));
     let e = one_error(&NODEPOOL.replace("consolidateAfter: 30s", "consolidateAfter: never"));
     assert_eq!(e.suggestion.as_deref(), Some("Never"));
-    let (p, _) = manifests(&NODEPOOL.replace("consolidateAfter: 30s", "consolidateAfter: Never")).unwrap();
+    let (p, _) =
+        manifests(&NODEPOOL.replace("consolidateAfter: 30s", "consolidateAfter: Never")).unwrap();
     assert_eq!(p[0].spec.disruption.consolidate_after, MaybeNever::Never);
 }
 
@@ -185,7 +239,10 @@ fn restricted_hostname_requirement() {
     assert_eq!((e.line, e.column), (Some(9), Some(16)));
     assert_eq!(e.field, "spec.template.spec.requirements[0].key");
     assert!(e.message.contains("restricted"), "{}", e.message);
-    let e = one_error(&NODEPOOL.replace("key: kubernetes.io/arch", "key: karpenter.k8s.aws/instance-famly"));
+    let e = one_error(&NODEPOOL.replace(
+        "key: kubernetes.io/arch",
+        "key: karpenter.k8s.aws/instance-famly",
+    ));
     assert_eq!(e.line, Some(9));
     let e = one_error(&NODEPOOL.replace("key: kubernetes.io/arch", "key: karpenter.sh/nodepool"));
     assert_eq!(e.line, Some(9));
@@ -202,7 +259,10 @@ fn unknown_operator() {
 #[test]
 fn gt_needs_an_integer() {
     let text = NODEPOOL
-        .replace("key: kubernetes.io/arch", "key: karpenter.k8s.aws/instance-cpu")
+        .replace(
+            "key: kubernetes.io/arch",
+            "key: karpenter.k8s.aws/instance-cpu",
+        )
         .replace("operator: In", "operator: Gt")
         .replace("[\"amd64\"]", "[\"abc\"]");
     let e = one_error(&text);
@@ -216,7 +276,10 @@ fn gt_needs_an_integer() {
 
 #[test]
 fn budget_percent_over_100_is_rejected() {
-    let text = NODEPOOL.replace("    consolidateAfter: 30s\n", "    consolidateAfter: 30s\n    budgets:\n      - nodes: \"150%\"\n");
+    let text = NODEPOOL.replace(
+        "    consolidateAfter: 30s\n",
+        "    consolidateAfter: 30s\n    budgets:\n      - nodes: \"150%\"\n",
+    );
     let e = one_error(&text);
     assert_eq!((e.line, e.column), (Some(22), Some(16)));
     assert_eq!(e.field, "spec.disruption.budgets[0].nodes");
@@ -270,7 +333,10 @@ fn other_kinds_and_versions() {
 fn nodeclass_rules() {
     let base = seed("01-ec2nodeclass-default.yaml").0;
     let e = one_error(&base.replace("  role: KarpenterNodeRole-${CLUSTER_NAME}\n", ""));
-    assert!(e.message.contains("exactly one of ['role', 'instanceProfile']"));
+    assert!(
+        e.message
+            .contains("exactly one of ['role', 'instanceProfile']")
+    );
     let e = one_error(&base.replace("al2023@latest", "al2024@latest"));
     assert_eq!(e.line, Some(16));
     assert_eq!(e.suggestion.as_deref(), Some("al2023@latest"));
@@ -342,20 +408,42 @@ fn template_round_trips_its_data() {
     let web = &t[0];
     assert_eq!(web.name, "web");
     assert_eq!(web.metadata.labels["app"], "web");
-    assert_eq!(web.metadata.annotations["karpenter.sh/do-not-disrupt"], "true");
+    assert_eq!(
+        web.metadata.annotations["karpenter.sh/do-not-disrupt"],
+        "true"
+    );
     let s = &web.spec;
-    assert_eq!(s.host_ports(), vec![("0.0.0.0".to_string(), 8080, Protocol::Tcp)]);
+    assert_eq!(
+        s.host_ports(),
+        vec![("0.0.0.0".to_string(), 8080, Protocol::Tcp)]
+    );
     let na = s.affinity.as_ref().unwrap().node_affinity.as_ref().unwrap();
     assert_eq!(na.required[0].match_expressions[0].values, ["arm64"]);
     assert_eq!(na.preferred[0].weight, 50);
-    let anti = s.affinity.as_ref().unwrap().pod_anti_affinity.as_ref().unwrap();
+    let anti = s
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap();
     assert_eq!(anti.required[0].topology_key, "kubernetes.io/hostname");
-    assert_eq!(anti.required[0].label_selector.as_ref().unwrap().match_labels["app"], "web");
+    assert_eq!(
+        anti.required[0]
+            .label_selector
+            .as_ref()
+            .unwrap()
+            .match_labels["app"],
+        "web"
+    );
     let tsc = &s.topology_spread_constraints[0];
     assert_eq!(tsc.max_skew, 1);
     assert_eq!(tsc.topology_key, "topology.kubernetes.io/zone");
     assert_eq!(tsc.when_unsatisfiable, WhenUnsatisfiable::DoNotSchedule);
-    assert_eq!(tsc.label_selector.as_ref().unwrap().match_labels["app"], "web");
+    assert_eq!(
+        tsc.label_selector.as_ref().unwrap().match_labels["app"],
+        "web"
+    );
     assert_eq!(s.tolerations[0].key.as_deref(), Some("dedicated"));
     assert_eq!(s.tolerations[0].effect, Some(TaintEffect::NoSchedule));
     assert_eq!(s.priority_class_name.as_deref(), Some("high"));
@@ -376,7 +464,9 @@ fn effective_requests_semantics() {
         parse_pod_spec_value(&v, Path::new("t")).unwrap()
     };
     // Init container larger than the app: the init wins.
-    let s = spec("{containers: [{name: a, resources: {requests: {cpu: 1}}}], initContainers: [{name: i, resources: {requests: {cpu: 3}}}]}");
+    let s = spec(
+        "{containers: [{name: a, resources: {requests: {cpu: 1}}}], initContainers: [{name: i, resources: {requests: {cpu: 3}}}]}",
+    );
     assert_eq!(s.effective_requests()["cpu"], 3000);
     // Sidecars started before an init container add to it; later ones do not.
     let s = spec(
@@ -389,11 +479,18 @@ fn effective_requests_semantics() {
     // app sum = 1 + 1 + 1 = 3; init step = 3 + 1 = 4; max = 4; + overhead.
     assert_eq!(s.effective_requests()["cpu"], 4250);
     // Pod-level requests replace the container sum.
-    let s = spec("{containers: [{name: a, resources: {requests: {cpu: 1}}}], resources: {requests: {cpu: 2}}}");
+    let s = spec(
+        "{containers: [{name: a, resources: {requests: {cpu: 1}}}], resources: {requests: {cpu: 2}}}",
+    );
     assert_eq!(s.effective_requests()["cpu"], 2000);
     // hostNetwork defaults hostPort.
-    let s = spec("{hostNetwork: true, containers: [{name: a, ports: [{containerPort: 53, protocol: UDP}]}]}");
-    assert_eq!(s.host_ports(), vec![("0.0.0.0".to_string(), 53, Protocol::Udp)]);
+    let s = spec(
+        "{hostNetwork: true, containers: [{name: a, ports: [{containerPort: 53, protocol: UDP}]}]}",
+    );
+    assert_eq!(
+        s.host_ports(),
+        vec![("0.0.0.0".to_string(), 53, Protocol::Udp)]
+    );
 }
 
 #[test]
@@ -534,7 +631,10 @@ fn daemonsets_and_pdbs() {
     assert_eq!(ds[0].spec.effective_requests()["cpu"], 100);
     assert_eq!(ds[0].spec.host_ports().len(), 1);
     assert_eq!(ds[1].metadata.namespace.as_deref(), Some("kube-system"));
-    let bad = DAEMONSETS.replace("k8s-app: aws-node}}\n  template:\n    metadata: {labels: {k8s-app: aws-node}}", "k8s-app: aws-node}}\n  template:\n    metadata: {labels: {k8s-app: other}}");
+    let bad = DAEMONSETS.replace(
+        "k8s-app: aws-node}}\n  template:\n    metadata: {labels: {k8s-app: aws-node}}",
+        "k8s-app: aws-node}}\n  template:\n    metadata: {labels: {k8s-app: other}}",
+    );
     let errs = parse_daemonsets(&bad, Path::new("ds.yaml")).unwrap_err();
     assert_eq!(errs.0[0].line, Some(22));
     assert!(errs.0[0].message.contains("does not match"));
@@ -544,12 +644,25 @@ fn daemonsets_and_pdbs() {
     assert_eq!(p[0].namespace, "shop");
     assert_eq!(p[1].max_unavailable, Some(IntOrPercent::Int(1)));
     assert_eq!(p[1].namespace, "default");
-    assert_eq!(p[1].unhealthy_pod_eviction_policy, Some(UnhealthyPodEvictionPolicy::AlwaysAllow));
-    let both = PDBS.replace("  maxUnavailable: 1\n", "  maxUnavailable: 1\n  minAvailable: 2\n");
+    assert_eq!(
+        p[1].unhealthy_pod_eviction_policy,
+        Some(UnhealthyPodEvictionPolicy::AlwaysAllow)
+    );
+    let both = PDBS.replace(
+        "  maxUnavailable: 1\n",
+        "  maxUnavailable: 1\n  minAvailable: 2\n",
+    );
     let errs = parse_pdbs(&both, Path::new("pdbs.yaml")).unwrap_err();
     assert_eq!(errs.len(), 1);
     assert_eq!(errs.0[0].line, Some(12));
-    let errs = parse_pdbs(&PDBS.replace("policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db}", "policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: db}"), Path::new("p")).unwrap_err();
+    let errs = parse_pdbs(
+        &PDBS.replace(
+            "policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db}",
+            "policy/v1beta1\nkind: PodDisruptionBudget\nmetadata: {name: db}",
+        ),
+        Path::new("p"),
+    )
+    .unwrap_err();
     assert_eq!(errs.0[0].line, Some(8));
 }
 
@@ -606,7 +719,10 @@ fn full_files() -> Vec<(&'static str, String)> {
     vec![
         ("scenario.yaml", SCENARIO.to_string()),
         ("nodepools/general.yaml", np),
-        ("traces/web.csv", "arrival,cpu,memory\n0,1,1Gi\n".to_string()),
+        (
+            "traces/web.csv",
+            "arrival,cpu,memory\n0,1,1Gi\n".to_string(),
+        ),
         ("templates.yaml", TEMPLATES.to_string()),
         ("daemonsets.yaml", DAEMONSETS.to_string()),
         ("pdbs.yaml", PDBS.to_string()),
@@ -648,18 +764,40 @@ fn load_full_scenario() {
     assert_eq!(l.pdbs.len(), 2);
 
     let v = l.variant("when-empty").unwrap();
-    assert_eq!(v.nodepools[0].spec.disruption.consolidation_policy, ConsolidationPolicy::WhenEmpty);
+    assert_eq!(
+        v.nodepools[0].spec.disruption.consolidation_policy,
+        ConsolidationPolicy::WhenEmpty
+    );
     let v = l.variant("spot-heavy").unwrap();
     assert_eq!(v.scenario.interruptions.rate_multiplier, 3.0);
-    assert_eq!(v.scenario.interruptions.model, InterruptionModel::SpotAdvisor, "merged over the base");
-    let (p, c) = apply_object_edits(&l.nodepools, &l.nodeclasses, &s.changes[0].nodepools, &s.changes[0].nodeclasses, &path).unwrap();
+    assert_eq!(
+        v.scenario.interruptions.model,
+        InterruptionModel::SpotAdvisor,
+        "merged over the base"
+    );
+    let (p, c) = apply_object_edits(
+        &l.nodepools,
+        &l.nodeclasses,
+        &s.changes[0].nodepools,
+        &s.changes[0].nodeclasses,
+        &path,
+    )
+    .unwrap();
     assert_eq!(p[0].spec.disruption.budgets[0].nodes, BudgetNodes::Count(1));
-    assert_eq!(c[0].spec.ami_selector_terms[0].alias.as_deref(), Some("al2023@v20251201"));
+    assert_eq!(
+        c[0].spec.ami_selector_terms[0].alias.as_deref(),
+        Some("al2023@v20251201")
+    );
 }
 
 #[test]
 fn scenario_defaults() {
-    let s = parse_scenario("name: x\nduration: 1h\nnodepools: np.yaml\n", Path::new("s.yaml"), Path::new("/d")).unwrap();
+    let s = parse_scenario(
+        "name: x\nduration: 1h\nnodepools: np.yaml\n",
+        Path::new("s.yaml"),
+        Path::new("/d"),
+    )
+    .unwrap();
     assert_eq!(s.seed, 0);
     assert_eq!(s.region, "us-east-1");
     assert_eq!(s.zones, None);
@@ -668,7 +806,14 @@ fn scenario_defaults() {
     assert_eq!(s.interruptions.model, InterruptionModel::None);
     assert_eq!(s.interruptions.notice_ms, 120_000);
     assert_eq!(s.karpenter, KarpenterSettings::default());
-    assert_eq!(s.karpenter.launch_latency, LaunchLatency { distribution: LatencyDistribution::Lognormal, median_ms: 40_000, p90_ms: 70_000 });
+    assert_eq!(
+        s.karpenter.launch_latency,
+        LaunchLatency {
+            distribution: LatencyDistribution::Lognormal,
+            median_ms: 40_000,
+            p90_ms: 70_000
+        }
+    );
     assert_eq!(s.catalog, CatalogPaths::default());
 }
 
@@ -686,17 +831,27 @@ interruptions: {model: constant, insufficient_capacity: 2}
 zones: [us-west-2a]
 ";
     let errs = parse_scenario(text, Path::new("s.yaml"), Path::new("/d")).unwrap_err();
-    let got: Vec<(Option<usize>, &str, Option<&str>)> =
-        errs.iter().map(|e| (e.line, e.field.as_str(), e.suggestion.as_deref())).collect();
+    let got: Vec<(Option<usize>, &str, Option<&str>)> = errs
+        .iter()
+        .map(|e| (e.line, e.field.as_str(), e.suggestion.as_deref()))
+        .collect();
     assert_eq!(
         got,
         vec![
-            (Some(9), "zones[0]", None),
-            (Some(5), "karpenter.batch_idle_duraton", Some("batch_idle_duration")),
-            (Some(6), "karpenter.feature_gates.SpotToSpotConsolidaton", Some("SpotToSpotConsolidation")),
+            (
+                Some(5),
+                "karpenter.batch_idle_duraton",
+                Some("batch_idle_duration")
+            ),
+            (
+                Some(6),
+                "karpenter.feature_gates.SpotToSpotConsolidaton",
+                Some("SpotToSpotConsolidation")
+            ),
+            (Some(7), "kube_scheduler.scoring", Some("MostAllocated")),
             (Some(8), "interruptions.model", None),
             (Some(8), "interruptions.insufficient_capacity", None),
-            (Some(7), "kube_scheduler.scoring", Some("MostAllocated")),
+            (Some(9), "zones[0]", None),
         ],
         "{errs}"
     );
@@ -713,7 +868,10 @@ fn missing_file_names_scenario_line() {
     assert_eq!(e.file, path);
     assert_eq!((e.line, e.column), (Some(9), Some(14)));
     assert_eq!(e.field, "workload.templates");
-    assert!(e.message.contains(&dir.path().join("templates.yaml").display().to_string()));
+    assert!(
+        e.message
+            .contains(&dir.path().join("templates.yaml").display().to_string())
+    );
 }
 
 #[test]
@@ -733,7 +891,12 @@ fn errors_are_collected_across_files() {
     let errs = load_scenario(&path).unwrap_err();
     let by_file: Vec<(String, Option<usize>)> = errs
         .iter()
-        .map(|e| (e.file.file_name().unwrap().to_string_lossy().into_owned(), e.line))
+        .map(|e| {
+            (
+                e.file.file_name().unwrap().to_string_lossy().into_owned(),
+                e.line,
+            )
+        })
         .collect();
     assert_eq!(
         by_file,
@@ -756,7 +919,9 @@ fn bad_edits_point_at_the_scenario() {
         "spec.disruption.consolidationPolicy: WhenEmpty",
         "spec.disruption.consolidationPolicy: WhenEmty",
     );
-    files[0].1 = files[0].1.replace("{name: default, set", "{name: defualt, set");
+    files[0].1 = files[0]
+        .1
+        .replace("{name: default, set", "{name: defualt, set");
     let (_dir, path) = write(&files);
     let errs = load_scenario(&path).unwrap_err();
     assert_eq!(errs.len(), 2, "{errs}");
@@ -764,7 +929,35 @@ fn bad_edits_point_at_the_scenario() {
     assert_eq!(errs.0[0].suggestion.as_deref(), Some("default"));
     assert_eq!(errs.0[1].line, Some(29));
     assert_eq!(errs.0[1].suggestion.as_deref(), Some("WhenEmpty"));
-    assert!(errs.0[1].message.contains("NodePool `general`"), "{}", errs.0[1]);
+    assert!(
+        errs.0[1].message.contains("NodePool `general`"),
+        "{}",
+        errs.0[1]
+    );
+}
+
+#[test]
+fn variant_sections_are_checked_merged() {
+    let mut files = full_files();
+    files[0].1 = files[0].1.replace(
+        "interruptions: {rate_multiplier: 3}",
+        "interruptions: {model: constant}",
+    );
+    let (_dir, path) = write(&files);
+    let errs = load_scenario(&path).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].line, Some(31));
+    assert_eq!(errs.0[0].field, "variants[1].interruptions.model");
+    let mut files = full_files();
+    files[0].1 = files[0].1.replace(
+        "interruptions: {rate_multiplier: 3}",
+        "interruptions: {rate_multiplyer: 3}",
+    );
+    let (_dir, path) = write(&files);
+    let errs = load_scenario(&path).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].line, Some(31));
+    assert_eq!(errs.0[0].suggestion.as_deref(), Some("rate_multiplier"));
 }
 
 #[test]
@@ -773,7 +966,10 @@ fn missing_nodeclass_is_reported() {
     files[1].1 = NODEPOOL.replace("name: default", "name: defaults");
     let (_dir, path) = write(&files);
     let errs = load_scenario(&path).unwrap_err();
-    let e = errs.iter().find(|e| e.message.contains("references EC2NodeClass")).expect("reported");
+    let e = errs
+        .iter()
+        .find(|e| e.message.contains("references EC2NodeClass"))
+        .expect("reported");
     assert_eq!(e.line, Some(15));
 }
 
@@ -809,13 +1005,22 @@ fn feed_all(text: &str) {
 
 const FRAGMENTS: &[&str] = &[
     ":", "- ", "{", "}", "[", "]", "\"", "'", "|", ">", "#", "&a ", "*a", "!!str ", "---\n",
-    "...\n", "\n", "  ", "\t", "key: ", "null", "~", "-1", "1e999", "<<: *a\n", "?", ",",
-    "é", "\\", "%", "@", "`",
+    "...\n", "\n", "  ", "\t", "key: ", "null", "~", "-1", "1e999", "<<: *a\n", "?", ",", "é",
+    "\\", "%", "@", "`",
 ];
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+#[test]
+fn pathological_inputs_do_not_panic() {
+    feed_all(&"[".repeat(100_000));
+    feed_all(&"- ".repeat(50_000));
+    feed_all(&"a: &x ".repeat(20_000));
+    feed_all("a: &a [*a, *a]\nb: *a\n");
+    feed_all("\u{feff}apiVersion: karpenter.sh/v1\r\nkind: NodePool\r\n");
+    feed_all("? complex\n: key\n");
+    feed_all("--- |\n  text\n--- >\n  more\n");
+}
 
+proptest! {
     #[test]
     fn random_text_never_panics(s in "\\PC{0,200}") {
         feed_all(&s);

@@ -118,12 +118,22 @@ fn hours_minutes(s: &str) -> bool {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(file: &'a Path, pos: Option<&'a PosIndex>, errors: &'a mut Vec<ConfigError>) -> Self {
+    pub fn new(
+        file: &'a Path,
+        pos: Option<&'a PosIndex>,
+        errors: &'a mut Vec<ConfigError>,
+    ) -> Self {
         Ctx { file, pos, errors }
     }
 
     /// Records an error at `path`.
-    pub fn error(&mut self, path: &str, at: At, msg: impl Into<String>, suggestion: Option<String>) {
+    pub fn error(
+        &mut self,
+        path: &str,
+        at: At,
+        msg: impl Into<String>,
+        suggestion: Option<String>,
+    ) {
         let p = self.pos.and_then(|idx| match at {
             At::Key => idx.key(path),
             At::Value => idx.value(path),
@@ -145,7 +155,12 @@ impl<'a> Ctx<'a> {
 
     /// Records "is required" for a missing field.
     pub fn missing(&mut self, o: &Obj, key: &str) {
-        self.error(&o.path(key), At::Key, format!("required field `{key}` is missing"), None);
+        self.error(
+            &o.path(key),
+            At::Key,
+            format!("required field `{key}` is missing"),
+            None,
+        );
     }
 
     /// Reads a mapping whose keys must come from `known` (unknown keys are errors with a
@@ -166,7 +181,10 @@ impl<'a> Ctx<'a> {
             Value::Mapping(m) => Some(m),
             Value::Null => None,
             other => {
-                self.err(path, format!("expected a mapping, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!("expected a mapping, got {}", type_name(other)),
+                );
                 None
             }
         };
@@ -188,7 +206,10 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        Obj { map, path: path.to_string() }
+        Obj {
+            map,
+            path: path.to_string(),
+        }
     }
 
     /// Iterates a free-form mapping's entries (keys as text), reporting non-scalar keys.
@@ -206,7 +227,10 @@ impl<'a> Ctx<'a> {
             }
             Value::Null => Vec::new(),
             other => {
-                self.err(path, format!("expected a mapping, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!("expected a mapping, got {}", type_name(other)),
+                );
                 Vec::new()
             }
         }
@@ -252,7 +276,10 @@ impl<'a> Ctx<'a> {
         match v {
             Value::Bool(b) => Some(*b),
             other => {
-                self.err(path, format!("expected true or false, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!("expected true or false, got {}", type_name(other)),
+                );
                 None
             }
         }
@@ -263,7 +290,9 @@ impl<'a> Ctx<'a> {
         let n = match v {
             Value::Number(n) => n.as_i64().or_else(|| {
                 n.as_u64().map(|_| i64::MAX).or_else(|| {
-                    n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64)
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
                 })
             }),
             _ => None,
@@ -309,7 +338,13 @@ impl<'a> Ctx<'a> {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             other => {
-                self.err(path, format!("expected a quantity such as 500m or 2Gi, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!(
+                        "expected a quantity such as 500m or 2Gi, got {}",
+                        type_name(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -327,11 +362,20 @@ impl<'a> Ctx<'a> {
         let s = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => {
-                self.err(path, format!("`{n}` is not a duration: add a unit, as in {n}s or {n}m"));
+                self.err(
+                    path,
+                    format!("`{n}` is not a duration: add a unit, as in {n}s or {n}m"),
+                );
                 return None;
             }
             other => {
-                self.err(path, format!("expected a duration such as 90s or 1h30m, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!(
+                        "expected a duration such as 90s or 1h30m, got {}",
+                        type_name(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -346,7 +390,10 @@ impl<'a> Ctx<'a> {
                 DurSyntax::Whole => "whole numbers of s, m or h, such as 90s or 1h30m",
                 _ => "hours and minutes only, such as 8h, 30m or 1h30m",
             };
-            self.err(path, format!("`{s}` is not a valid duration here: use {want}"));
+            self.err(
+                path,
+                format!("`{s}` is not a valid duration here: use {want}"),
+            );
             return None;
         }
         match parse_duration_ms(t) {
@@ -359,15 +406,26 @@ impl<'a> Ctx<'a> {
     }
 
     /// `Never` or a duration; `karpenter_pattern` enforces `^(([0-9]+(s|m|h))+|Never)$`.
-    pub fn v_maybe_never(&mut self, v: &Value, path: &str, karpenter_pattern: bool) -> Option<MaybeNever> {
+    pub fn v_maybe_never(
+        &mut self,
+        v: &Value,
+        path: &str,
+        karpenter_pattern: bool,
+    ) -> Option<MaybeNever> {
         let s = match v {
             Value::String(s) => s.clone(),
             Value::Number(n) => {
-                self.err(path, format!("`{n}` is not a duration: add a unit (as in {n}s) or use Never"));
+                self.err(
+                    path,
+                    format!("`{n}` is not a duration: add a unit (as in {n}s) or use Never"),
+                );
                 return None;
             }
             other => {
-                self.err(path, format!("expected a duration or Never, got {}", type_name(other)));
+                self.err(
+                    path,
+                    format!("expected a duration or Never, got {}", type_name(other)),
+                );
                 return None;
             }
         };
@@ -396,7 +454,14 @@ impl<'a> Ctx<'a> {
         let s = match v {
             Value::String(s) => s.as_str(),
             other => {
-                self.err(path, format!("expected one of {}, got {}", names(choices), type_name(other)));
+                self.err(
+                    path,
+                    format!(
+                        "expected one of {}, got {}",
+                        names(choices),
+                        type_name(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -404,7 +469,15 @@ impl<'a> Ctx<'a> {
             return Some(*t);
         }
         let sugg = closest(s, choices.iter().map(|(n, _)| *n));
-        self.error(path, At::Value, format!("unsupported value `{s}`: expected one of {}", names(choices)), sugg);
+        self.error(
+            path,
+            At::Value,
+            format!(
+                "unsupported value `{s}`: expected one of {}",
+                names(choices)
+            ),
+            sugg,
+        );
         None
     }
 
@@ -464,7 +537,8 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn string_lenient(&mut self, o: &Obj, key: &str) -> Option<String> {
-        o.get(key).and_then(|v| self.v_string_lenient(v, &o.path(key)))
+        o.get(key)
+            .and_then(|v| self.v_string_lenient(v, &o.path(key)))
     }
 
     /// A required string; missing or empty is an error.
@@ -490,7 +564,8 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn int(&mut self, o: &Obj, key: &str, min: i64, max: i64) -> Option<i64> {
-        o.get(key).and_then(|v| self.v_int(v, &o.path(key), min, max))
+        o.get(key)
+            .and_then(|v| self.v_int(v, &o.path(key), min, max))
     }
 
     pub fn float(&mut self, o: &Obj, key: &str) -> Option<f64> {
@@ -502,15 +577,23 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn duration(&mut self, o: &Obj, key: &str, syntax: DurSyntax) -> Option<u64> {
-        o.get(key).and_then(|v| self.v_duration(v, &o.path(key), syntax))
+        o.get(key)
+            .and_then(|v| self.v_duration(v, &o.path(key), syntax))
     }
 
-    pub fn maybe_never(&mut self, o: &Obj, key: &str, karpenter_pattern: bool) -> Option<MaybeNever> {
-        o.get(key).and_then(|v| self.v_maybe_never(v, &o.path(key), karpenter_pattern))
+    pub fn maybe_never(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        karpenter_pattern: bool,
+    ) -> Option<MaybeNever> {
+        o.get(key)
+            .and_then(|v| self.v_maybe_never(v, &o.path(key), karpenter_pattern))
     }
 
     pub fn enumv<T: Copy>(&mut self, o: &Obj, key: &str, choices: &[(&str, T)]) -> Option<T> {
-        o.get(key).and_then(|v| self.v_enum(v, &o.path(key), choices))
+        o.get(key)
+            .and_then(|v| self.v_enum(v, &o.path(key), choices))
     }
 
     pub fn list<'v, T>(
@@ -553,7 +636,11 @@ fn describe(v: &Value) -> String {
 }
 
 fn names<T>(choices: &[(&str, T)]) -> String {
-    choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    choices
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

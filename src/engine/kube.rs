@@ -17,10 +17,95 @@ use rustc_hash::{FxHashMap, FxHashSet};
 pub struct KubeState {
     /// Requirements of each node's labels, cached by node index.
     node_reqs: FxHashMap<usize, Requirements>,
+    /// A flat copy of every node's free and allocatable cpu/memory/pods, for the fast scan of
+    /// pods that only need resources.
+    flat: Vec<KNode>,
+    /// Ready nodes bucketed by ⌊50 × (free cpu fraction + free memory fraction)⌋, the most a
+    /// node's LeastAllocated score can be: a search from the top bucket stops at the first
+    /// bucket below the best score found.
+    buckets: Vec<Vec<u32>>,
+    /// Per node: (bucket, index in bucket), bucket = `NO_BUCKET` when not filed.
+    pos: Vec<(u8, u32)>,
+}
+
+const NO_BUCKET: u8 = u8::MAX;
+
+/// One node as the fast path sees it.
+#[derive(Debug, Clone, Copy, Default)]
+struct KNode {
+    /// Ready, and no NoSchedule/NoExecute taint and no host port in use: a plain pod fits on
+    /// resources alone. Nodes that are Ready but not simple take the full filter.
+    simple: bool,
+    ready: bool,
+    free_cpu: i64,
+    free_mem: i64,
+    free_pods: i64,
+    alloc_cpu: i64,
+    alloc_mem: i64,
+    /// The first 16 bytes of the node name, big-endian: orders names without the interner.
+    name_key: u128,
+}
+
+fn name_key(name: &str) -> u128 {
+    let mut b = [0u8; 16];
+    for (i, c) in name.bytes().take(16).enumerate() {
+        b[i] = c;
+    }
+    u128::from_be_bytes(b)
 }
 
 impl KubeState {
-    pub(super) fn on_bind(&mut self, _nodes: &[Node], _node: usize) {}
+    /// Re-files a node after its usage, taints or readiness changed.
+    pub(super) fn reindex(&mut self, nodes: &[Node], node: usize) {
+        if self.flat.len() < nodes.len() {
+            self.flat.resize(nodes.len(), KNode::default());
+        }
+        if self.buckets.is_empty() {
+            self.buckets = vec![Vec::new(); 101];
+        }
+        if self.pos.len() < nodes.len() {
+            self.pos.resize(nodes.len(), (NO_BUCKET, 0));
+        }
+        let (b, i) = self.pos[node];
+        if b != NO_BUCKET {
+            let bucket = &mut self.buckets[b as usize];
+            bucket.swap_remove(i as usize);
+            if let Some(moved) = bucket.get(i as usize) {
+                self.pos[*moved as usize].1 = i;
+            }
+            self.pos[node] = (NO_BUCKET, 0);
+        }
+        let n = &nodes[node];
+        let ready = n.state == NodeState::Ready;
+        if ready {
+            let frac = |free: i64, alloc: i64| if alloc <= 0 { 0.0 } else { (free as f64 / alloc as f64).clamp(0.0, 1.0) };
+            let ub = 50.0
+                * (frac(n.allocatable.cpu() - n.used.cpu(), n.allocatable.cpu())
+                    + frac(n.allocatable.memory() - n.used.memory(), n.allocatable.memory()));
+            // Round up so float error can only widen the search.
+            let b = (ub + 1e-9).ceil().clamp(0.0, 100.0) as u8;
+            self.pos[node] = (b, self.buckets[b as usize].len() as u32);
+            self.buckets[b as usize].push(node as u32);
+        }
+        self.flat[node] = KNode {
+            ready,
+            simple: ready && n.host_ports.is_empty() && n.taints.iter().all(|t| t.effect == Effect::PreferNoSchedule),
+            free_cpu: n.allocatable.cpu() - n.used.cpu(),
+            free_mem: n.allocatable.memory() - n.used.memory(),
+            free_pods: n.allocatable.get(ResourceName::Pods) - n.used.get(ResourceName::Pods),
+            alloc_cpu: n.allocatable.cpu(),
+            alloc_mem: n.allocatable.memory(),
+            name_key: name_key(n.name.as_str()),
+        };
+    }
+}
+
+/// `x × 100 / d` without overflow for milli-byte amounts.
+fn mul_div_100(x: i64, d: i64) -> i64 {
+    match x.checked_mul(100) {
+        Some(v) => v / d,
+        None => (x as i128 * 100 / d as i128) as i64,
+    }
 }
 
 fn node_label(n: &Node, key: Sym) -> Option<Sym> {
@@ -191,29 +276,126 @@ impl Engine<'_> {
             }
             let requested = n.used.get(r) + pod.requests.get(r);
             let s = match self.setup.settings.scoring {
-                Scoring::LeastAllocated => ((alloc - requested).max(0) as i128 * 100 / alloc as i128) as i64,
-                Scoring::MostAllocated => (requested.min(alloc) as i128 * 100 / alloc as i128) as i64,
+                // Kubernetes' integer score: (allocatable − requested) × 100 / allocatable.
+                Scoring::LeastAllocated => mul_div_100((alloc - requested).max(0), alloc),
+                Scoring::MostAllocated => mul_div_100(requested.clamp(0, alloc), alloc),
             };
             total += s;
         }
         total / 2
     }
 
-    /// The best Ready node for a pod, over every node.
+    /// The best Ready node for a pod: the highest score among every Ready node that fits, ties
+    /// by node name.
     pub(super) fn kube_find_node(&mut self, id: u32) -> Option<usize> {
         let pod = self.pods.get(&id)?.arrival.info.clone();
         let mut best: Option<(i64, usize)> = None;
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].state != NodeState::Ready || !self.kube_fit(&pod, i) {
-                continue;
+        let consider = |this: &mut Self, best: &mut Option<(i64, usize)>, i: usize| {
+            if !this.kube_fit(&pod, i) {
+                return;
             }
-            let s = self.kube_score(&pod, i);
-            let better = match best {
+            let s = this.kube_score(&pod, i);
+            let better = match *best {
                 None => true,
-                Some((bs, bi)) => s > bs || (s == bs && self.nodes[i].name.as_str() < self.nodes[bi].name.as_str()),
+                Some((bs, bi)) => s > bs || (s == bs && this.nodes[i].name.as_str() < this.nodes[bi].name.as_str()),
             };
             if better {
-                best = Some((s, i));
+                *best = Some((s, i));
+            }
+        };
+        // Fast path: a pod whose only needs are resources (and, on untainted nodes, nothing
+        // else) is checked against the flat arrays; other nodes take the full filter.
+        let c = &pod.constraints;
+        let plain = c.node_selector.is_empty()
+            && c.required_terms.is_empty()
+            && c.host_ports.is_empty()
+            && !c.has_topology()
+            && self.anti_affinity_bound == 0
+            && pod.requests.0[3..].iter().all(|v| *v == 0);
+        if plain {
+            let (rc, rm, rp) = (pod.requests.cpu(), pod.requests.memory(), pod.requests.get(ResourceName::Pods));
+            let least = self.setup.settings.scoring == Scoring::LeastAllocated;
+            // LeastAllocated: buckets from the top, stopping below the best score; otherwise
+            // every Ready node.
+            let order: Vec<u32> = if least {
+                Vec::new()
+            } else {
+                (0..self.kube.flat.len() as u32).filter(|i| self.kube.flat[*i as usize].ready).collect()
+            };
+            let mut bucket = 100usize;
+            let mut k_in_bucket = 0usize;
+            let mut idx_in_order = 0usize;
+            loop {
+                let i = if least {
+                    if let Some((bs, _)) = best
+                        && (bucket as i64) < bs
+                    {
+                        break;
+                    }
+                    match self.kube.buckets.get(bucket).and_then(|b| b.get(k_in_bucket)) {
+                        Some(i) => {
+                            k_in_bucket += 1;
+                            *i as usize
+                        }
+                        None => {
+                            if bucket == 0 {
+                                break;
+                            }
+                            bucket -= 1;
+                            k_in_bucket = 0;
+                            continue;
+                        }
+                    }
+                } else {
+                    match order.get(idx_in_order) {
+                        Some(i) => {
+                            idx_in_order += 1;
+                            *i as usize
+                        }
+                        None => break,
+                    }
+                };
+                let k = self.kube.flat[i];
+                if !k.ready {
+                    continue;
+                }
+                if !k.simple {
+                    consider(self, &mut best, i);
+                    continue;
+                }
+                if rc > k.free_cpu || rm > k.free_mem || rp > k.free_pods {
+                    continue;
+                }
+                let score = |free: i64, req: i64, alloc: i64| {
+                    if alloc <= 0 {
+                        0
+                    } else if least {
+                        mul_div_100((free - req).max(0), alloc)
+                    } else {
+                        mul_div_100((alloc - free + req).clamp(0, alloc), alloc)
+                    }
+                };
+                let s = (score(k.free_cpu, rc, k.alloc_cpu) + score(k.free_mem, rm, k.alloc_mem)) / 2;
+                let better = match best {
+                    None => true,
+                    Some((bs, bi)) => {
+                        s > bs
+                            || (s == bs && {
+                                let bk = self.kube.flat[bi].name_key;
+                                k.name_key < bk
+                                    || (k.name_key == bk && self.nodes[i].name.as_str() < self.nodes[bi].name.as_str())
+                            })
+                    }
+                };
+                if better {
+                    best = Some((s, i));
+                }
+            }
+        } else {
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].state == NodeState::Ready {
+                    consider(self, &mut best, i);
+                }
             }
         }
         best.map(|(_, i)| i)
@@ -252,7 +434,7 @@ impl Engine<'_> {
                 _ => self.kube_find_node(id),
             };
             if let Some(n) = target {
-                self.pending.remove(&key);
+                self.pending_remove(&key);
                 self.bind(id, n);
             } else if let Some(c) = changed
                 && !any_constrained
@@ -260,7 +442,8 @@ impl Engine<'_> {
                 // Stop once the node cannot hold even a minimal pod.
                 let n = &self.nodes[c];
                 let free = n.allocatable.sub(&n.used);
-                if free.get(ResourceName::Pods) < 1000 || free.cpu() <= 0 || n.state != NodeState::Ready {
+                let (min_cpu, min_mem) = self.pending_min();
+                if free.get(ResourceName::Pods) < 1000 || free.cpu() < min_cpu || free.memory() < min_mem || n.state != NodeState::Ready {
                     break;
                 }
             }

@@ -335,7 +335,7 @@ pub struct PlacedPod<'a> {
 /// A node of the cluster, as topology counting sees it.
 #[derive(Debug, Clone)]
 pub struct TopoNode {
-    pub labels: Requirements,
+    pub labels: std::sync::Arc<Requirements>,
     pub taints: Vec<Taint>,
     pub hostname: Sym,
 }
