@@ -96,9 +96,19 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run { scenario, out, seed, quiet } => cmd_run(&scenario, out.as_deref(), seed, quiet),
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            quiet,
+        } => cmd_run(&scenario, out.as_deref(), seed, quiet),
         Command::Validate { scenario } => cmd_validate(&scenario),
-        Command::Catalog { nodepools, region, zones, limit } => cmd_catalog(&nodepools, &region, zones, limit),
+        Command::Catalog {
+            nodepools,
+            region,
+            zones,
+            limit,
+        } => cmd_catalog(&nodepools, &region, zones, limit),
         Command::Compare { .. } => not_built("compare", 3),
         Command::Sweep { .. } => not_built("sweep", 5),
         Command::Check { .. } => not_built("check", 5),
@@ -108,7 +118,9 @@ pub fn main() -> ExitCode {
 }
 
 fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!("karpsim {cmd}: not built yet (planned in issue #{issue}); `karpsim run` and `karpsim validate` work today");
+    eprintln!(
+        "karpsim {cmd}: not built yet (planned in issue #{issue}); `karpsim run` and `karpsim validate` work today"
+    );
     ExitCode::from(2)
 }
 
@@ -128,24 +140,40 @@ pub struct Prepared {
 
 /// Loads, validates and lowers a scenario. Errors are printable lines.
 pub fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
-    let loaded = config::load_scenario(path).map_err(|e| e.0.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+    let loaded = config::load_scenario(path)
+        .map_err(|e| e.0.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
     let cp = &loaded.scenario.catalog;
-    let catalog: std::borrow::Cow<'static, Catalog> = if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
-        std::borrow::Cow::Borrowed(Catalog::embedded().map_err(|e| vec![e.to_string()])?)
-    } else {
-        std::borrow::Cow::Owned(
-            Catalog::from_files(cp.instance_types.as_deref(), cp.on_demand_prices.as_deref(), cp.spot.as_deref())
+    let catalog: std::borrow::Cow<'static, Catalog> =
+        if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
+            std::borrow::Cow::Borrowed(Catalog::embedded().map_err(|e| vec![e.to_string()])?)
+        } else {
+            std::borrow::Cow::Owned(
+                Catalog::from_files(
+                    cp.instance_types.as_deref(),
+                    cp.on_demand_prices.as_deref(),
+                    cp.spot.as_deref(),
+                )
                 .map_err(|e| vec![e.to_string()])?,
-        )
-    };
-    let compiled = compile::compile(&loaded, &catalog)
-        .map_err(|errs| errs.iter().map(|e| format!("{}: {e}", path.display())).collect::<Vec<_>>())?;
-    Ok(Prepared { loaded, catalog, compiled })
+            )
+        };
+    let compiled = compile::compile(&loaded, &catalog).map_err(|errs| {
+        errs.iter()
+            .map(|e| format!("{}: {e}", path.display()))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(Prepared {
+        loaded,
+        catalog,
+        compiled,
+    })
 }
 
 /// Builds the arrival source of a prepared scenario: the trace streamed when sorted, or read
 /// whole and sorted (`sorted_whole`).
-fn arrivals<'a>(p: &'a Prepared, sorted_whole: bool) -> Result<Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>, String> {
+fn arrivals<'a>(
+    p: &'a Prepared,
+    sorted_whole: bool,
+) -> Result<Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>, String> {
     let Some(trace) = &p.loaded.scenario.workload.pods else {
         if p.loaded.scenario.workload.generate.is_some() {
             return Err("workload.generate: synthetic workloads are not built yet (planned in issue #5); give a trace in workload.pods".into());
@@ -155,13 +183,19 @@ fn arrivals<'a>(p: &'a Prepared, sorted_whole: bool) -> Result<Box<dyn Iterator<
     let requests_optional = !p.compiled.templates.is_empty();
     let mut builder = ArrivalBuilder::new(&p.compiled.templates);
     let file = trace.display().to_string();
-    let lower = move |r: Result<TraceRow, crate::workload::TraceError>, b: &mut ArrivalBuilder| -> Result<Arrival, String> {
+    let lower = move |r: Result<TraceRow, crate::workload::TraceError>,
+                      b: &mut ArrivalBuilder|
+          -> Result<Arrival, String> {
         let row = r.map_err(|e| e.to_string())?;
-        b.arrival(&row).map_err(|e| format!("{file}:{}: {e}", row.line))
+        b.arrival(&row)
+            .map_err(|e| format!("{file}:{}: {e}", row.line))
     };
     if sorted_whole {
-        let rows = crate::workload::read_all_sorted(trace, requests_optional).map_err(|e| e.to_string())?;
-        Ok(Box::new(rows.into_iter().map(move |r| lower(Ok(r), &mut builder))))
+        let rows = crate::workload::read_all_sorted(trace, requests_optional)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(
+            rows.into_iter().map(move |r| lower(Ok(r), &mut builder)),
+        ))
     } else {
         let reader = TraceReader::open(trace, requests_optional).map_err(|e| e.to_string())?;
         Ok(Box::new(reader.map(move |r| lower(r, &mut builder))))
@@ -201,7 +235,10 @@ pub fn simulate<R: Recorder>(
 }
 
 /// Runs a scenario fully in memory (tests, compare).
-pub fn simulate_in_memory(p: &Prepared, setup: &crate::engine::SimSetup) -> Result<(RunSummary, MemoryRecorder), String> {
+pub fn simulate_in_memory(
+    p: &Prepared,
+    setup: &crate::engine::SimSetup,
+) -> Result<(RunSummary, MemoryRecorder), String> {
     simulate(p, setup, &mut || Ok(MemoryRecorder::default()), &mut |_| {}).map_err(|(e, _)| e)
 }
 
@@ -220,9 +257,12 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> E
     if let Some(s) = seed {
         setup.seed = s;
     }
-    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("reports").join(&setup.name));
+    let dir = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("reports").join(&setup.name));
     // Records stream into a hidden staging folder that is moved into place only on success.
-    let mut make = || FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()));
+    let mut make =
+        || FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()));
     let (summary, rec) = match simulate(&p, &setup, &mut make, &mut |r: FileRecorder| r.abort()) {
         Ok(x) => x,
         Err((e, rec)) => {
@@ -256,7 +296,15 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> E
     ExitCode::SUCCESS
 }
 
-fn write_reports(fr: FileRecorder, dir: &Path, setup: &crate::engine::SimSetup, p: &Prepared, s: &RunSummary, scenario: &Path, wall: f64) -> std::io::Result<()> {
+fn write_reports(
+    fr: FileRecorder,
+    dir: &Path,
+    setup: &crate::engine::SimSetup,
+    p: &Prepared,
+    s: &RunSummary,
+    scenario: &Path,
+    wall: f64,
+) -> std::io::Result<()> {
     let extra = serde_json::json!({
         "region": p.compiled.region,
         "zones": p.compiled.zones,
@@ -357,7 +405,10 @@ fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usi
         }
     };
     let Some(zones) = zones.or_else(|| Catalog::default_zones(region)) else {
-        eprintln!("error: --region: unknown region `{region}` (known: {})", Catalog::known_regions().join(", "));
+        eprintln!(
+            "error: --region: unknown region `{region}` (known: {})",
+            Catalog::known_regions().join(", ")
+        );
         return ExitCode::from(2);
     };
     if pools.is_empty() {
@@ -365,57 +416,133 @@ fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usi
         return ExitCode::from(2);
     }
     for np in &pools {
-        let class = classes.iter().find(|c| c.name == np.spec.template.spec.node_class_ref.name);
-        let shape = class.map(compile::nodeclass_shape).unwrap_or(compile::NodeClassShape {
-            family: crate::catalog::AmiFamily::AL2023,
-            kubelet: Default::default(),
-            root_volume_gib: None,
-        });
+        let class = classes
+            .iter()
+            .find(|c| c.name == np.spec.template.spec.node_class_ref.name);
+        let shape = class
+            .map(compile::nodeclass_shape)
+            .unwrap_or(compile::NodeClassShape {
+                family: crate::catalog::AmiFamily::AL2023,
+                kubelet: Default::default(),
+                root_volume_gib: None,
+            });
         let its = std::sync::Arc::new(compile::instance_types(cat, region, &zones, &shape));
         let lite = crate::scheduler::NodePoolSpecLite {
             name: np.name.clone(),
             weight: np.spec.weight.unwrap_or(0),
             requirements: compile::requirements(&np.spec.template.spec.requirements),
-            labels: np.spec.template.labels.iter().map(|(k, v)| (crate::labels::Sym::new(k), crate::labels::Sym::new(v))).collect(),
+            labels: np
+                .spec
+                .template
+                .labels
+                .iter()
+                .map(|(k, v)| (crate::labels::Sym::new(k), crate::labels::Sym::new(v)))
+                .collect(),
             taints: compile::taints(&np.spec.template.spec.taints),
             startup_taints: Vec::new(),
             limits: None,
             node_class: Some(np.spec.template.spec.node_class_ref.name.clone()),
         };
-        println!("NodePool {} ({}, {}, zones {}):", np.name, if class.is_some() { format!("EC2NodeClass {}", np.spec.template.spec.node_class_ref.name) } else { "EC2NodeClass not in this file: AL2023 defaults assumed".into() }, region, zones.join(","));
+        println!(
+            "NodePool {} ({}, {}, zones {}):",
+            np.name,
+            if class.is_some() {
+                format!("EC2NodeClass {}", np.spec.template.spec.node_class_ref.name)
+            } else {
+                "EC2NodeClass not in this file: AL2023 defaults assumed".into()
+            },
+            region,
+            zones.join(",")
+        );
         match crate::scheduler::build_template(&lite, its.clone(), &[], false) {
             Err(why) => println!("  no instance type: {why}"),
             Ok(t) => {
                 let mut rows: Vec<(f64, String)> = Vec::new();
                 for i in &t.candidates {
                     let it = &its[*i as usize];
-                    let od = it.offerings.iter().filter(|o| o.capacity_type == crate::labels::ON_DEMAND && t.requirements.allows(crate::labels::ZONE, o.zone)).map(|o| o.price).fold(f64::NAN, f64::min);
-                    let spot = it.offerings.iter().filter(|o| o.capacity_type == crate::labels::SPOT && t.requirements.allows(crate::labels::ZONE, o.zone)).map(|o| o.price).fold(f64::NAN, f64::min);
-                    let allows_spot = t.requirements.allows(crate::labels::CAPACITY_TYPE, crate::labels::SPOT);
-                    let allows_od = t.requirements.allows(crate::labels::CAPACITY_TYPE, crate::labels::ON_DEMAND);
-                    let band = it.offerings.iter().find_map(|o| o.interruption_band).map(|b| crate::catalog::SpotAdvice::band_label(b).unwrap_or("?").to_string());
-                    let cheapest = [(allows_od, od), (allows_spot, spot)].iter().filter(|(a, p)| *a && p.is_finite()).map(|(_, p)| *p).fold(f64::INFINITY, f64::min);
+                    let od = it
+                        .offerings
+                        .iter()
+                        .filter(|o| {
+                            o.capacity_type == crate::labels::ON_DEMAND
+                                && t.requirements.allows(crate::labels::ZONE, o.zone)
+                        })
+                        .map(|o| o.price)
+                        .fold(f64::NAN, f64::min);
+                    let spot = it
+                        .offerings
+                        .iter()
+                        .filter(|o| {
+                            o.capacity_type == crate::labels::SPOT
+                                && t.requirements.allows(crate::labels::ZONE, o.zone)
+                        })
+                        .map(|o| o.price)
+                        .fold(f64::NAN, f64::min);
+                    let allows_spot = t
+                        .requirements
+                        .allows(crate::labels::CAPACITY_TYPE, crate::labels::SPOT);
+                    let allows_od = t
+                        .requirements
+                        .allows(crate::labels::CAPACITY_TYPE, crate::labels::ON_DEMAND);
+                    let band = it
+                        .offerings
+                        .iter()
+                        .find_map(|o| o.interruption_band)
+                        .map(|b| {
+                            crate::catalog::SpotAdvice::band_label(b)
+                                .unwrap_or("?")
+                                .to_string()
+                        });
+                    let cheapest = [(allows_od, od), (allows_spot, spot)]
+                        .iter()
+                        .filter(|(a, p)| *a && p.is_finite())
+                        .map(|(_, p)| *p)
+                        .fold(f64::INFINITY, f64::min);
                     rows.push((
                         cheapest,
                         format!(
                             "  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}",
                             it.name.as_str(),
                             crate::units::format_milli(it.allocatable.cpu()),
-                            format!("{}Mi", it.allocatable.memory() / crate::resources::MIB_MILLI),
+                            format!(
+                                "{}Mi",
+                                it.allocatable.memory() / crate::resources::MIB_MILLI
+                            ),
                             it.allocatable.get(crate::resources::ResourceName::Pods) / 1000,
-                            if allows_od && od.is_finite() { format!("${od:.4}") } else { "-".into() },
-                            if allows_spot && spot.is_finite() { format!("${spot:.4}") } else if allows_spot { "no data".into() } else { "-".into() },
-                            if allows_spot { band.unwrap_or_else(|| "no Spot Advisor entry: no Spot offering assumed".into()) } else { String::new() },
+                            if allows_od && od.is_finite() {
+                                format!("${od:.4}")
+                            } else {
+                                "-".into()
+                            },
+                            if allows_spot && spot.is_finite() {
+                                format!("${spot:.4}")
+                            } else if allows_spot {
+                                "no data".into()
+                            } else {
+                                "-".into()
+                            },
+                            if allows_spot {
+                                band.unwrap_or_else(|| {
+                                    "no Spot Advisor entry: no Spot offering assumed".into()
+                                })
+                            } else {
+                                String::new()
+                            },
                         ),
                     ));
                 }
                 rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                println!("  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}", "instance type", "cpu", "memory", "pods", "on-demand", "spot", "interruption");
+                println!(
+                    "  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}",
+                    "instance type", "cpu", "memory", "pods", "on-demand", "spot", "interruption"
+                );
                 let n = rows.len();
                 for (_, r) in rows.iter().take(if limit == 0 { n } else { limit }) {
                     println!("{r}");
                 }
-                println!("  {n} instance types allowed (allocatable shown; prices USD/hour; Spot = on-demand x (1 - Advisor savings))");
+                println!(
+                    "  {n} instance types allowed (allocatable shown; prices USD/hour; Spot = on-demand x (1 - Advisor savings))"
+                );
             }
         }
     }

@@ -10,14 +10,14 @@ use crate::config::{self, LoadedScenario};
 use crate::engine::{Arrival, ExistingSpec, Latency, Scoring, Settings, SimSetup};
 use crate::labels::{self, Sym};
 use crate::model::{
-    AffinityTerm, Effect, HostPort, LabelSelector, PodConstraints, PodInfo, SelOp, SpreadConstraint, Taint,
-    Toleration, WhenUnsatisfiable,
+    AffinityTerm, Effect, HostPort, LabelSelector, PodConstraints, PodInfo, SelOp,
+    SpreadConstraint, Taint, Toleration, WhenUnsatisfiable,
 };
 use crate::requirements::{Op, Requirement, Requirements};
 use crate::resources::{ResourceName, Resources};
 use crate::scheduler::{
-    DaemonSetPod, InstanceType, LimitKey, NodePoolSpecLite, NodePoolTemplate, Offering, build_domain_groups,
-    build_template, sort_templates,
+    DaemonSetPod, InstanceType, LimitKey, NodePoolSpecLite, NodePoolTemplate, Offering,
+    build_domain_groups, build_template, sort_templates,
 };
 use crate::workload::{TraceRow, TraceToleration};
 use rustc_hash::FxHashMap;
@@ -72,7 +72,13 @@ fn effect(e: config::TaintEffect) -> Effect {
 
 /// Taints in model form.
 pub fn taints(list: &[config::Taint]) -> Vec<Taint> {
-    list.iter().map(|t| Taint { key: sym(&t.key), value: t.value.as_deref().map(sym), effect: effect(t.effect) }).collect()
+    list.iter()
+        .map(|t| Taint {
+            key: sym(&t.key),
+            value: t.value.as_deref().map(sym),
+            effect: effect(t.effect),
+        })
+        .collect()
 }
 
 fn tolerations(list: &[config::Toleration]) -> Vec<Toleration> {
@@ -88,7 +94,11 @@ fn tolerations(list: &[config::Toleration]) -> Vec<Toleration> {
 
 fn selector(s: &config::LabelSelector) -> LabelSelector {
     LabelSelector {
-        match_labels: s.match_labels.iter().map(|(k, v)| (sym(k), sym(v))).collect(),
+        match_labels: s
+            .match_labels
+            .iter()
+            .map(|(k, v)| (sym(k), sym(v)))
+            .collect(),
         exprs: s
             .match_expressions
             .iter()
@@ -106,7 +116,10 @@ fn selector(s: &config::LabelSelector) -> LabelSelector {
 }
 
 fn affinity_term(t: &config::PodAffinityTerm) -> AffinityTerm {
-    let all = t.namespace_selector.as_ref().is_some_and(|s| s.match_labels.is_empty() && s.match_expressions.is_empty());
+    let all = t
+        .namespace_selector
+        .as_ref()
+        .is_some_and(|s| s.match_labels.is_empty() && s.match_expressions.is_empty());
     AffinityTerm {
         selector: t.label_selector.as_ref().map(selector),
         namespaces: t.namespaces.iter().map(|n| sym(n)).collect(),
@@ -118,23 +131,43 @@ fn affinity_term(t: &config::PodAffinityTerm) -> AffinityTerm {
 /// The scheduling constraints of a pod spec.
 pub fn constraints(spec: &config::PodSpec) -> PodConstraints {
     let mut c = PodConstraints {
-        node_selector: spec.node_selector.iter().map(|(k, v)| (sym(labels::normalize_key(k)), sym(v))).collect(),
+        node_selector: spec
+            .node_selector
+            .iter()
+            .map(|(k, v)| (sym(labels::normalize_key(k)), sym(v)))
+            .collect(),
         tolerations: tolerations(&spec.tolerations),
         ignored: spec.karpenter_ignore_reason(),
         ..PodConstraints::default()
     };
     if let Some(a) = &spec.affinity {
         if let Some(na) = &a.node_affinity {
-            c.required_terms = na.required.iter().map(|t| requirements(&t.match_expressions)).collect();
-            c.preferred_terms = na.preferred.iter().map(|p| (p.weight, requirements(&p.preference.match_expressions))).collect();
+            c.required_terms = na
+                .required
+                .iter()
+                .map(|t| requirements(&t.match_expressions))
+                .collect();
+            c.preferred_terms = na
+                .preferred
+                .iter()
+                .map(|p| (p.weight, requirements(&p.preference.match_expressions)))
+                .collect();
         }
         if let Some(pa) = &a.pod_affinity {
             c.affinity_required = pa.required.iter().map(affinity_term).collect();
-            c.affinity_preferred = pa.preferred.iter().map(|w| (w.weight, affinity_term(&w.term))).collect();
+            c.affinity_preferred = pa
+                .preferred
+                .iter()
+                .map(|w| (w.weight, affinity_term(&w.term)))
+                .collect();
         }
         if let Some(pa) = &a.pod_anti_affinity {
             c.anti_required = pa.required.iter().map(affinity_term).collect();
-            c.anti_preferred = pa.preferred.iter().map(|w| (w.weight, affinity_term(&w.term))).collect();
+            c.anti_preferred = pa
+                .preferred
+                .iter()
+                .map(|w| (w.weight, affinity_term(&w.term)))
+                .collect();
         }
     }
     c.spreads = spec
@@ -154,6 +187,15 @@ pub fn constraints(spec: &config::PodSpec) -> PodConstraints {
             match_label_keys: t.match_label_keys.iter().map(|k| sym(k)).collect(),
         })
         .collect();
+    // A pod that requires `karpenter.sh/nodepool DoesNotExist` (nodeSelector ∩ required term[0]
+    // ∩ heaviest preferred term) opts out of Karpenter (`validateKarpenterManagedLabelCanExist`).
+    if c.ignored.is_none()
+        && c.requirements(false)
+            .get(labels::NODEPOOL)
+            .is_some_and(|q| q.operator() == Op::DoesNotExist)
+    {
+        c.ignored = Some("configured to not run on a Karpenter provisioned node (karpenter.sh/nodepool DoesNotExist)".into());
+    }
     c.host_ports = spec
         .host_ports()
         .into_iter()
@@ -186,7 +228,10 @@ pub fn pod_requests(map: &BTreeMap<String, i64>) -> Resources {
 /// Whether a type is "exotic" for the AWS launch filter (metal, GPUs, accelerators).
 fn exotic(it: &InstanceTypeInfo) -> bool {
     it.size.contains("metal")
-        || it.gpu_manufacturer.as_deref().is_some_and(|m| m == "nvidia" || m == "amd")
+        || it
+            .gpu_manufacturer
+            .as_deref()
+            .is_some_and(|m| m == "nvidia" || m == "amd")
         || it.accelerator_count > 0
 }
 
@@ -200,18 +245,23 @@ pub struct NodeClassShape {
 
 /// Reads the AMI family (explicit, or from an `alias`), kubelet settings and root volume.
 pub fn nodeclass_shape(nc: &config::EC2NodeClass) -> NodeClassShape {
-    let from_alias = nc.spec.ami_selector_terms.iter().find_map(|t| t.alias.as_deref()).and_then(|a| {
-        let fam = a.split('@').next().unwrap_or("");
-        match fam {
-            "al2" => Some(catalog::AmiFamily::AL2),
-            "al2023" => Some(catalog::AmiFamily::AL2023),
-            "bottlerocket" => Some(catalog::AmiFamily::Bottlerocket),
-            "windows2019" => Some(catalog::AmiFamily::Windows2019),
-            "windows2022" => Some(catalog::AmiFamily::Windows2022),
-            "windows2025" => Some(catalog::AmiFamily::Windows2025),
-            _ => None,
-        }
-    });
+    let from_alias = nc
+        .spec
+        .ami_selector_terms
+        .iter()
+        .find_map(|t| t.alias.as_deref())
+        .and_then(|a| {
+            let fam = a.split('@').next().unwrap_or("");
+            match fam {
+                "al2" => Some(catalog::AmiFamily::AL2),
+                "al2023" => Some(catalog::AmiFamily::AL2023),
+                "bottlerocket" => Some(catalog::AmiFamily::Bottlerocket),
+                "windows2019" => Some(catalog::AmiFamily::Windows2019),
+                "windows2022" => Some(catalog::AmiFamily::Windows2022),
+                "windows2025" => Some(catalog::AmiFamily::Windows2025),
+                _ => None,
+            }
+        });
     let family = nc
         .spec
         .ami_family
@@ -253,16 +303,27 @@ pub fn nodeclass_shape(nc: &config::EC2NodeClass) -> NodeClassShape {
         .and_then(|b| b.ebs.as_ref())
         .and_then(|e| e.volume_size)
         .map(|milli| (milli / 1000) / (1 << 30));
-    NodeClassShape { family, kubelet, root_volume_gib }
+    NodeClassShape {
+        family,
+        kubelet,
+        root_volume_gib,
+    }
 }
 
 /// The instance types of a NodeClass in a region and zones.
-pub fn instance_types(cat: &Catalog, region: &str, zones: &[String], shape: &NodeClassShape) -> Vec<InstanceType> {
+pub fn instance_types(
+    cat: &Catalog,
+    region: &str,
+    zones: &[String],
+    shape: &NodeClassShape,
+) -> Vec<InstanceType> {
     let zone_syms: Vec<Sym> = zones.iter().map(|z| sym(z)).collect();
     let region_sym = sym(region);
     let mut out = Vec::new();
     for info in &cat.instance_types {
-        let Some(od) = cat.on_demand_price(region, &info.name) else { continue };
+        let Some(od) = cat.on_demand_price(region, &info.name) else {
+            continue;
+        };
         let advice = cat.spot_advisor(region, &info.name);
         let mut offerings = Vec::new();
         for (z, zs) in zones.iter().zip(&zone_syms) {
@@ -275,7 +336,13 @@ pub fn instance_types(cat: &Catalog, region: &str, zones: &[String], shape: &Nod
                     interruption_band: advice.as_ref().map(|a| a.band),
                 });
             }
-            offerings.push(Offering { zone: *zs, capacity_type: labels::ON_DEMAND, price: od, available: true, interruption_band: None });
+            offerings.push(Offering {
+                zone: *zs,
+                capacity_type: labels::ON_DEMAND,
+                price: od,
+                available: true,
+                interruption_band: None,
+            });
         }
         let mut reqs = Requirements::new();
         for (k, v) in catalog::well_known_labels_for(info, shape.family) {
@@ -296,7 +363,12 @@ pub fn instance_types(cat: &Catalog, region: &str, zones: &[String], shape: &Nod
             name: sym(&info.name),
             requirements: reqs,
             capacity: catalog::capacity(info, shape.family, &shape.kubelet, shape.root_volume_gib),
-            allocatable: catalog::allocatable(info, shape.family, &shape.kubelet, shape.root_volume_gib),
+            allocatable: catalog::allocatable(
+                info,
+                shape.family,
+                &shape.kubelet,
+                shape.root_volume_gib,
+            ),
             offerings,
             exotic: exotic(info),
         });
@@ -353,7 +425,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         None => match Catalog::default_zones(&region) {
             Some(z) => z,
             None => {
-                errors.push(CompileError { field: "region".into(), message: format!("unknown region `{region}`") });
+                errors.push(CompileError {
+                    field: "region".into(),
+                    message: format!("unknown region `{region}`"),
+                });
                 Vec::new()
             }
         },
@@ -363,7 +438,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             if !known.contains(z) {
                 errors.push(CompileError {
                     field: "zones".into(),
-                    message: format!("zone `{z}` is not a zone of {region} (known: {})", known.join(", ")),
+                    message: format!(
+                        "zone `{z}` is not a zone of {region} (known: {})",
+                        known.join(", ")
+                    ),
                 });
             }
         }
@@ -374,7 +452,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         let shape = nodeclass_shape(nc);
         let its = instance_types(cat, &region, &zones, &shape);
         if its.is_empty() {
-            notes.push(format!("EC2NodeClass {}: no instance type has an on-demand price in {region}", nc.name));
+            notes.push(format!(
+                "EC2NodeClass {}: no instance type has an on-demand price in {region}",
+                nc.name
+            ));
         }
         class_types.insert(nc.name.clone(), Arc::new(its));
     }
@@ -382,7 +463,11 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     let daemonsets: Vec<DaemonSetPod> = ls
         .daemonsets
         .iter()
-        .map(|d| DaemonSetPod { name: sym(&d.name), constraints: constraints(&d.spec), requests: pod_requests(&d.spec.effective_requests()) })
+        .map(|d| DaemonSetPod {
+            name: sym(&d.name),
+            constraints: constraints(&d.spec),
+            requests: pod_requests(&d.spec.effective_requests()),
+        })
         .collect();
     // NodePools → templates.
     let mut templates: Vec<NodePoolTemplate> = Vec::new();
@@ -391,11 +476,21 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     for np in &ls.nodepools {
         let t = &np.spec.template;
         let Some(its) = class_types.get(&t.spec.node_class_ref.name) else {
-            skipped.push((np.name.clone(), format!("EC2NodeClass `{}` not found: the NodePool is not Ready", t.spec.node_class_ref.name)));
+            skipped.push((
+                np.name.clone(),
+                format!(
+                    "EC2NodeClass `{}` not found: the NodePool is not Ready",
+                    t.spec.node_class_ref.name
+                ),
+            ));
             continue;
         };
         if np.spec.replicas.is_some() {
-            skipped.push((np.name.clone(), "static NodePools (spec.replicas) are not provisioned by the batch scheduler".into()));
+            skipped.push((
+                np.name.clone(),
+                "static NodePools (spec.replicas) are not provisioned by the batch scheduler"
+                    .into(),
+            ));
             continue;
         }
         let lite = NodePoolSpecLite {
@@ -408,7 +503,11 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             limits: limits(&np.spec.limits),
             node_class: Some(t.spec.node_class_ref.name.clone()),
         };
-        if lite.taints.iter().any(|x| x.effect == Effect::PreferNoSchedule) {
+        if lite
+            .taints
+            .iter()
+            .any(|x| x.effect == Effect::PreferNoSchedule)
+        {
             tolerate_pns = true;
         }
         match build_template(&lite, its.clone(), &daemonsets, false) {
@@ -425,18 +524,31 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         ptemplates.insert(
             pt.name.clone(),
             CompiledTemplate {
-                labels: pt.metadata.labels.iter().map(|(k, v)| (sym(k), sym(v))).collect(),
+                labels: pt
+                    .metadata
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (sym(k), sym(v)))
+                    .collect(),
                 constraints: c,
                 requests: pt.spec.effective_requests(),
                 priority: pt.spec.priority.unwrap_or(0),
-                do_not_disrupt: pt.metadata.annotations.get("karpenter.sh/do-not-disrupt").is_some_and(|v| v == "true"),
+                do_not_disrupt: pt
+                    .metadata
+                    .annotations
+                    .get("karpenter.sh/do-not-disrupt")
+                    .is_some_and(|v| v == "true"),
                 namespace: pt.metadata.namespace.clone(),
             },
         );
     }
     // Existing nodes.
     let mut existing = Vec::new();
-    let default_shape = NodeClassShape { family: catalog::AmiFamily::AL2023, kubelet: KubeletSettings::default(), root_volume_gib: None };
+    let default_shape = NodeClassShape {
+        family: catalog::AmiFamily::AL2023,
+        kubelet: KubeletSettings::default(),
+        root_volume_gib: None,
+    };
     let mut rr = 0usize;
     for (gi, g) in sc.existing_nodes.iter().enumerate() {
         let Some(info) = cat.instance_type(&g.instance_type) else {
@@ -448,15 +560,28 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         };
         let one = instance_types_one(cat, info, &region, &zones, &default_shape);
         let price = match g.capacity_type {
-            config::CapacityType::Spot => cat.spot_price(&region, &info.name, zones.first().map(String::as_str).unwrap_or("")),
+            config::CapacityType::Spot => cat.spot_price(
+                &region,
+                &info.name,
+                zones.first().map(String::as_str).unwrap_or(""),
+            ),
             _ => cat.on_demand_price(&region, &info.name),
         }
         .unwrap_or(0.0);
         for k in 0..g.count {
-            let zone = g.zone.clone().unwrap_or_else(|| zones.get(rr % zones.len().max(1)).cloned().unwrap_or_default());
+            let zone = g.zone.clone().unwrap_or_else(|| {
+                zones
+                    .get(rr % zones.len().max(1))
+                    .cloned()
+                    .unwrap_or_default()
+            });
             rr += 1;
             let name = sym(&format!("existing-{}-{:03}", gi, k + 1));
-            let mut lbls: Vec<(Sym, Sym)> = one.requirements.iter().filter_map(|q| q.single_value().map(|v| (q.key, v))).collect();
+            let mut lbls: Vec<(Sym, Sym)> = one
+                .requirements
+                .iter()
+                .filter_map(|q| q.single_value().map(|v| (q.key, v)))
+                .collect();
             lbls.retain(|(k, _)| *k != labels::ZONE && *k != labels::CAPACITY_TYPE);
             lbls.push((labels::ZONE, sym(&zone)));
             lbls.push((labels::CAPACITY_TYPE, sym(g.capacity_type.as_str())));
@@ -485,9 +610,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         batch_max_ms: k.batch_max_duration_ms,
         launch_latency: match k.launch_latency.distribution {
             config::LatencyDistribution::Constant => Latency::Constant(k.launch_latency.median_ms),
-            config::LatencyDistribution::Lognormal => {
-                Latency::LogNormal { median_ms: k.launch_latency.median_ms, p90_ms: k.launch_latency.p90_ms }
-            }
+            config::LatencyDistribution::Lognormal => Latency::LogNormal {
+                median_ms: k.launch_latency.median_ms,
+                p90_ms: k.launch_latency.p90_ms,
+            },
         },
         create_fleet_ms: 2_000,
         pod_startup_ms: k.pod_startup_ms,
@@ -522,7 +648,13 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     })
 }
 
-fn instance_types_one(cat: &Catalog, info: &InstanceTypeInfo, region: &str, zones: &[String], shape: &NodeClassShape) -> InstanceType {
+fn instance_types_one(
+    cat: &Catalog,
+    info: &InstanceTypeInfo,
+    region: &str,
+    zones: &[String],
+    shape: &NodeClassShape,
+) -> InstanceType {
     let mut reqs = Requirements::new();
     for (k, v) in catalog::well_known_labels_for(info, shape.family) {
         match v {
@@ -536,7 +668,12 @@ fn instance_types_one(cat: &Catalog, info: &InstanceTypeInfo, region: &str, zone
         name: sym(&info.name),
         requirements: reqs,
         capacity: catalog::capacity(info, shape.family, &shape.kubelet, shape.root_volume_gib),
-        allocatable: catalog::allocatable(info, shape.family, &shape.kubelet, shape.root_volume_gib),
+        allocatable: catalog::allocatable(
+            info,
+            shape.family,
+            &shape.kubelet,
+            shape.root_volume_gib,
+        ),
         offerings: Vec::new(),
         exotic: exotic(info),
     }
@@ -550,7 +687,10 @@ pub struct ArrivalBuilder<'c> {
 
 impl<'c> ArrivalBuilder<'c> {
     pub fn new(templates: &'c BTreeMap<String, CompiledTemplate>) -> ArrivalBuilder<'c> {
-        ArrivalBuilder { templates, cache: FxHashMap::default() }
+        ArrivalBuilder {
+            templates,
+            cache: FxHashMap::default(),
+        }
     }
 
     /// Lowers one row. Errors name the column.
@@ -558,7 +698,9 @@ impl<'c> ArrivalBuilder<'c> {
         let tpl = match &row.template {
             Some(name) => Some(self.templates.get(name).ok_or_else(|| {
                 let names: Vec<&str> = self.templates.keys().map(String::as_str).collect();
-                let hint = config::closest(name, names.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+                let hint = config::closest(name, names.iter().copied())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
                 format!("column template: no pod template named `{name}`{hint}")
             })?),
             None => None,
@@ -605,7 +747,10 @@ impl<'c> ArrivalBuilder<'c> {
             req_map.insert("nvidia.com/gpu".into(), g.saturating_mul(1000));
         }
         if !req_map.contains_key("cpu") && !req_map.contains_key("memory") && tpl.is_none() {
-            return Err("columns cpu and memory: the row has no requests and no template supplies them".into());
+            return Err(
+                "columns cpu and memory: the row has no requests and no template supplies them"
+                    .into(),
+            );
         }
         let mut lbls: Vec<(Sym, Sym)> = tpl.map(|t| t.labels.clone()).unwrap_or_default();
         for (k, v) in &row.labels {
@@ -614,13 +759,22 @@ impl<'c> ArrivalBuilder<'c> {
             lbls.push((k, sym(v)));
         }
         let namespace = if row.namespace == crate::workload::DEFAULT_NAMESPACE {
-            tpl.and_then(|t| t.namespace.clone()).unwrap_or_else(|| row.namespace.clone())
+            tpl.and_then(|t| t.namespace.clone())
+                .unwrap_or_else(|| row.namespace.clone())
         } else {
             row.namespace.clone()
         };
-        let id = u32::try_from(row.index).map_err(|_| "trace too long (more than 4 billion rows)".to_string())?;
+        let id = u32::try_from(row.index)
+            .map_err(|_| "trace too long (more than 4 billion rows)".to_string())?;
         let owner = row.owner.as_deref().map(sym);
-        let name = format!("{}-{}", row.owner.as_deref().or(row.template.as_deref()).unwrap_or("pod"), row.index);
+        let name = format!(
+            "{}-{}",
+            row.owner
+                .as_deref()
+                .or(row.template.as_deref())
+                .unwrap_or("pod"),
+            row.index
+        );
         Ok(Arrival {
             info: PodInfo {
                 id,
@@ -640,5 +794,8 @@ impl<'c> ArrivalBuilder<'c> {
 }
 
 fn tol_string(t: &TraceToleration) -> String {
-    format!("{:?}|{}|{:?}|{:?}", t.key, t.operator_exists, t.value, t.effect)
+    format!(
+        "{:?}|{}|{:?}|{:?}",
+        t.key, t.operator_exists, t.value, t.effect
+    )
 }

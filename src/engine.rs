@@ -14,8 +14,8 @@ use crate::requirements::{Requirement, Requirements};
 use crate::resources::{ResourceName, Resources};
 use crate::scheduler::topology::DomainGroup;
 use crate::scheduler::{
-    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, NodePoolTemplate, Scheduler, SimRng, SolveInput,
-    Unavailable,
+    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, NodePoolTemplate, Scheduler,
+    SimRng, SolveInput, Unavailable,
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
@@ -36,7 +36,10 @@ pub const TIMELINE_STEP_MS: u64 = 60_000;
 pub enum Latency {
     Constant(u64),
     /// Log-normal with the given median and 90th percentile (ms).
-    LogNormal { median_ms: u64, p90_ms: u64 },
+    LogNormal {
+        median_ms: u64,
+        p90_ms: u64,
+    },
 }
 
 impl Latency {
@@ -46,7 +49,8 @@ impl Latency {
             Latency::Constant(ms) => ms,
             Latency::LogNormal { median_ms, p90_ms } => {
                 let mu = (median_ms.max(1) as f64).ln();
-                let sigma = ((p90_ms.max(median_ms).max(1) as f64).ln() - mu) / 1.281_551_565_544_600_4;
+                let sigma =
+                    ((p90_ms.max(median_ms).max(1) as f64).ln() - mu) / 1.281_551_565_544_600_4;
                 match rand_distr::LogNormal::new(mu, sigma.max(0.0)) {
                     Ok(d) => d.sample(rng).round().clamp(0.0, 86_400_000.0) as u64,
                     Err(_) => median_ms,
@@ -86,7 +90,10 @@ impl Default for Settings {
         Settings {
             batch_idle_ms: 1_000,
             batch_max_ms: 10_000,
-            launch_latency: Latency::LogNormal { median_ms: 40_000, p90_ms: 70_000 },
+            launch_latency: Latency::LogNormal {
+                median_ms: 40_000,
+                p90_ms: 70_000,
+            },
             create_fleet_ms: 2_000,
             pod_startup_ms: 5_000,
             scoring: Scoring::LeastAllocated,
@@ -420,7 +427,11 @@ pub struct Engine<'a> {
 
 impl<'a> Engine<'a> {
     /// Prepares a run.
-    pub fn new(setup: &'a SimSetup, trace: ArrivalSource<'a>, rec: &'a mut dyn Recorder) -> Engine<'a> {
+    pub fn new(
+        setup: &'a SimSetup,
+        trace: ArrivalSource<'a>,
+        rec: &'a mut dyn Recorder,
+    ) -> Engine<'a> {
         let mut e = Engine {
             setup,
             rec,
@@ -541,7 +552,11 @@ impl<'a> Engine<'a> {
             {
                 break;
             }
-            if self.setup.horizon_ms.is_none() && self.trace_done && self.work == 0 && self.pending.is_empty() {
+            if self.setup.horizon_ms.is_none()
+                && self.trace_done
+                && self.work == 0
+                && self.pending.is_empty()
+            {
                 break;
             }
             self.advance(next_t);
@@ -551,7 +566,9 @@ impl<'a> Engine<'a> {
                 self.on_requeue(pod);
                 continue;
             }
-            let Some(Reverse((_, _, ev))) = self.heap.pop() else { break };
+            let Some(Reverse((_, _, ev))) = self.heap.pop() else {
+                break;
+            };
             self.summary.events_processed += 1;
             if matches!(ev, Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_)) {
                 self.work -= 1;
@@ -570,7 +587,10 @@ impl<'a> Engine<'a> {
                 Ev::Requeue => {}
                 Ev::Sample => {
                     self.sample();
-                    let more = self.setup.horizon_ms.is_some() || !self.trace_done || self.work > 0 || !self.pending.is_empty();
+                    let more = self.setup.horizon_ms.is_some()
+                        || !self.trace_done
+                        || self.work > 0
+                        || !self.pending.is_empty();
                     if more {
                         self.push(self.now + TIMELINE_STEP_MS, Ev::Sample);
                     }
@@ -590,7 +610,8 @@ impl<'a> Engine<'a> {
             self.summary.cpu_requested_ms += self.bound_requests.cpu() as f64 * dt;
             self.summary.cpu_allocatable_ms += self.ready_allocatable.cpu() as f64 * dt;
             self.summary.memory_requested_ms += self.bound_requests.memory() as f64 / 1000.0 * dt;
-            self.summary.memory_allocatable_ms += self.ready_allocatable.memory() as f64 / 1000.0 * dt;
+            self.summary.memory_allocatable_ms +=
+                self.ready_allocatable.memory() as f64 / 1000.0 * dt;
             self.util_last_ms = t;
         }
         self.now = t.max(self.now);
@@ -600,7 +621,17 @@ impl<'a> Engine<'a> {
         let id = a.info.id;
         self.summary.pods_total += 1;
         let key = (Reverse(a.info.priority), a.info.created, id);
-        self.pods.insert(id, PodState { arrival: a, bound_ms: None, node: None, running_ms: None, window_mark: 0, last_error: None });
+        self.pods.insert(
+            id,
+            PodState {
+                arrival: a,
+                bound_ms: None,
+                node: None,
+                running_ms: None,
+                window_mark: 0,
+                last_error: None,
+            },
+        );
         // kube-scheduler tries first; only a pod it marks Unschedulable reaches Karpenter.
         if let Some(n) = self.kube_find_node(id) {
             self.bind(id, n);
@@ -626,7 +657,10 @@ impl<'a> Engine<'a> {
             && let Some(p) = self.pods.get(&key.2)
         {
             let r = p.arrival.info.requests;
-            for (m, v) in [(&mut self.pending_cpu, r.cpu()), (&mut self.pending_mem, r.memory())] {
+            for (m, v) in [
+                (&mut self.pending_cpu, r.cpu()),
+                (&mut self.pending_mem, r.memory()),
+            ] {
                 if let Some(c) = m.get_mut(&v) {
                     *c -= 1;
                     if *c == 0 {
@@ -657,7 +691,9 @@ impl<'a> Engine<'a> {
     /// open window pushes the idle deadline.
     fn trigger(&mut self, id: u32) {
         let s = &self.setup.settings;
-        let Some(p) = self.pods.get_mut(&id) else { return };
+        let Some(p) = self.pods.get_mut(&id) else {
+            return;
+        };
         if !self.batcher.open {
             self.batcher.open = true;
             self.batcher.window_id += 1;
@@ -707,8 +743,12 @@ impl<'a> Engine<'a> {
             return;
         }
         self.summary.provisioning_passes += 1;
-        let batch: Vec<PodInfo> = pending.iter().filter_map(|id| self.pods.get(id).map(|p| p.arrival.info.clone())).collect();
-        let needs_topology = self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
+        let batch: Vec<PodInfo> = pending
+            .iter()
+            .filter_map(|id| self.pods.get(id).map(|p| p.arrival.info.clone()))
+            .collect();
+        let needs_topology =
+            self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
         // The smallest request among the pending pods: a node that cannot hold it takes no pod
         // in this pass, so (without topology to count) it is left out of the pass's node list.
         let mut min_req = Resources([i64::MAX; crate::resources::NUM_RESOURCES]);
@@ -733,11 +773,23 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|i| {
                 let n = &self.nodes[*i];
+                // An uninitialized managed node's startup taints are ignored (`StateNode.Taints`).
+                let taints = match (n.state, n.template) {
+                    (NodeState::Launched, Some(t)) => {
+                        let startup = &self.setup.templates[t].startup_taints;
+                        n.taints
+                            .iter()
+                            .filter(|x| !startup.contains(x))
+                            .cloned()
+                            .collect()
+                    }
+                    _ => n.taints.clone(),
+                };
                 ExistingNode {
                     name: n.name,
                     initialized: n.state == NodeState::Ready,
                     requirements: n.reqs.clone(),
-                    taints: n.taints.clone(),
+                    taints,
                     available: n.allocatable.sub(&n.used),
                     host_ports: n.host_ports.clone(),
                 }
@@ -746,7 +798,8 @@ impl<'a> Engine<'a> {
         let batch_refs: Vec<&PodInfo> = batch.iter().collect();
         let mut placed = Vec::new();
         if needs_topology {
-            let pos: FxHashMap<usize, usize> = node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+            let pos: FxHashMap<usize, usize> =
+                node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
             for i in &node_idx {
                 for pid in &self.nodes[*i].pods {
                     if let Some(p) = self.pods.get(pid) {
@@ -765,7 +818,9 @@ impl<'a> Engine<'a> {
                 t.limits.as_ref().map(|lim| {
                     let mut rem = lim.clone();
                     for n in &self.nodes {
-                        if n.template == Some(ti) && matches!(n.state, NodeState::Launched | NodeState::Ready) {
+                        if n.template == Some(ti)
+                            && matches!(n.state, NodeState::Launched | NodeState::Ready)
+                        {
                             for (k, v) in rem.iter_mut() {
                                 *v -= match k {
                                     LimitKey::Resource(r) => n.capacity.get(*r),
@@ -790,7 +845,12 @@ impl<'a> Engine<'a> {
             ignore_preferences: self.setup.settings.ignore_preferences,
         };
         let result = {
-            let sched = Scheduler::new(&input, &batch_refs, &mut self.rngs.provisioning, &mut self.hostnames);
+            let sched = Scheduler::new(
+                &input,
+                &batch_refs,
+                &mut self.rngs.provisioning,
+                &mut self.hostnames,
+            );
             sched.solve(&batch_refs)
         };
         drop(input);
@@ -827,7 +887,10 @@ impl<'a> Engine<'a> {
                     let used: i64 = self
                         .nodes
                         .iter()
-                        .filter(|n| n.template == Some(claim.template) && matches!(n.state, NodeState::Launched | NodeState::Ready))
+                        .filter(|n| {
+                            n.template == Some(claim.template)
+                                && matches!(n.state, NodeState::Launched | NodeState::Ready)
+                        })
                         .map(|n| match k {
                             LimitKey::Resource(r) => n.capacity.get(*r),
                             LimitKey::Nodes => 1,
@@ -856,7 +919,10 @@ impl<'a> Engine<'a> {
     }
 
     fn pod_name(&self, id: u32) -> String {
-        self.pods.get(&id).map(|p| p.arrival.name.clone()).unwrap_or_default()
+        self.pods
+            .get(&id)
+            .map(|p| p.arrival.name.clone())
+            .unwrap_or_default()
     }
 
     fn create_claim(&mut self, claim: crate::scheduler::PlannedClaim) -> String {
@@ -892,7 +958,11 @@ impl<'a> Engine<'a> {
             attr_last_ms: 0,
         });
         self.unlaunched += 1;
-        let latency = self.setup.settings.launch_latency.sample(&mut self.rngs.latency);
+        let latency = self
+            .setup
+            .settings
+            .launch_latency
+            .sample(&mut self.rngs.latency);
         let fleet = self.setup.settings.create_fleet_ms;
         self.nodes[idx].ready_at_ms = self.now + latency.max(fleet + 1_000);
         self.push(self.now + fleet, Ev::Launch(idx as u32));
@@ -902,13 +972,21 @@ impl<'a> Engine<'a> {
     /// CreateFleet returns: pick the offering, or fail with ICE and delete the NodeClaim.
     fn on_launch(&mut self, idx: usize) {
         self.unlaunched -= 1;
-        let Some(plan) = self.nodes[idx].plan.take() else { return };
+        let Some(plan) = self.nodes[idx].plan.take() else {
+            return;
+        };
         let t = &self.setup.templates[plan.template];
         let mut reqs = plan.requirements.clone();
-        let names: Vec<Sym> = plan.options.iter().map(|i| t.instance_types[*i as usize].name).collect();
+        let names: Vec<Sym> = plan
+            .options
+            .iter()
+            .map(|i| t.instance_types[*i as usize].name)
+            .collect();
         reqs.add(Requirement::in_values(labels::INSTANCE_TYPE, &names));
         let p_ice = self.setup.settings.spot_ice_probability;
-        let mut ice_draw = |rng: &mut SimRng, _it: &InstanceType, _z: Sym| p_ice > 0.0 && rng.random::<f64>() < p_ice;
+        let mut ice_draw = |rng: &mut SimRng, _it: &InstanceType, _z: Sym| {
+            p_ice > 0.0 && rng.random::<f64>() < p_ice
+        };
         let mut iced = Vec::new();
         let result = launch::launch(
             true,
@@ -938,7 +1016,15 @@ impl<'a> Engine<'a> {
             }
             Ok(choice) => {
                 let it = t.instance_types[choice.instance_type as usize].clone();
-                let labels = self.node_labels(&t.labels, &plan.requirements, t.name, &it, choice.zone, choice.capacity_type, self.nodes[idx].name);
+                let labels = self.node_labels(
+                    &t.labels,
+                    &plan.requirements,
+                    t.name,
+                    &it,
+                    choice.zone,
+                    choice.capacity_type,
+                    self.nodes[idx].name,
+                );
                 let mut taints = t.taints.clone();
                 taints.extend(t.startup_taints.iter().cloned());
                 let ds = self.daemon_overhead(&labels, &t.taints);
@@ -985,7 +1071,12 @@ impl<'a> Engine<'a> {
 
     fn on_ice_expire(&mut self) {
         let now = self.now;
-        let expired: Vec<(Sym, Sym, Sym)> = self.ice.iter().filter(|(_, t)| **t <= now).map(|(k, _)| *k).collect();
+        let expired: Vec<(Sym, Sym, Sym)> = self
+            .ice
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| *k)
+            .collect();
         for k in expired {
             self.ice.remove(&k);
             self.unavailable.remove(&k);
@@ -996,7 +1087,16 @@ impl<'a> Engine<'a> {
     /// instance-type labels, zone, capacity type, NodePool, template labels, hostname, and a
     /// concrete value for each custom requirement.
     #[allow(clippy::too_many_arguments)]
-    fn node_labels(&mut self, tlabels: &[(Sym, Sym)], reqs: &Requirements, pool: Sym, it: &InstanceType, zone: Sym, ct: Sym, name: Sym) -> Vec<(Sym, Sym)> {
+    fn node_labels(
+        &mut self,
+        tlabels: &[(Sym, Sym)],
+        reqs: &Requirements,
+        pool: Sym,
+        it: &InstanceType,
+        zone: Sym,
+        ct: Sym,
+        name: Sym,
+    ) -> Vec<(Sym, Sym)> {
         let mut out: Vec<(Sym, Sym)> = Vec::new();
         let set = |out: &mut Vec<(Sym, Sym)>, k: Sym, v: Sym| {
             if let Some(e) = out.iter_mut().find(|(x, _)| *x == k) {
@@ -1037,7 +1137,13 @@ impl<'a> Engine<'a> {
                     let hi = hi.unwrap_or(lo + 1_000_000);
                     let mut v = None;
                     for _ in 0..16 {
-                        let x = Sym::new(&self.rngs.provisioning.random_range(lo..=hi.max(lo)).to_string());
+                        let x = Sym::new(
+                            &self
+                                .rngs
+                                .provisioning
+                                .random_range(lo..=hi.max(lo))
+                                .to_string(),
+                        );
                         if q.has(x) {
                             v = Some(x);
                             break;
@@ -1060,7 +1166,9 @@ impl<'a> Engine<'a> {
         let reqs = Requirements::from_labels(node_labels);
         let mut total = Resources::ZERO;
         for ds in &self.setup.daemonsets {
-            if untolerated(taints, &ds.constraints.tolerations).is_some_and(|t| t.effect != crate::model::Effect::PreferNoSchedule) {
+            if untolerated(taints, &ds.constraints.tolerations)
+                .is_some_and(|t| t.effect != crate::model::Effect::PreferNoSchedule)
+            {
                 continue;
             }
             let mut c = ds.constraints.clone();
@@ -1104,7 +1212,9 @@ impl<'a> Engine<'a> {
     fn bind(&mut self, id: u32, node: usize) {
         let startup = self.setup.settings.pod_startup_ms;
         let now = self.now;
-        let Some(p) = self.pods.get_mut(&id) else { return };
+        let Some(p) = self.pods.get_mut(&id) else {
+            return;
+        };
         let req = p.arrival.info.requests;
         p.bound_ms = Some(now);
         p.node = Some(node as u32);
@@ -1126,7 +1236,9 @@ impl<'a> Engine<'a> {
             self.anti_affinity_bound += 1;
         }
         self.summary.pods_scheduled += 1;
-        self.summary.pending_ms.push(startup + now - self.pods[&id].arrival.info.created);
+        self.summary
+            .pending_ms
+            .push(startup + now - self.pods[&id].arrival.info.created);
         if let Some(end) = end {
             self.push(end, Ev::PodEnd(id));
         }
@@ -1134,8 +1246,12 @@ impl<'a> Engine<'a> {
     }
 
     fn on_pod_end(&mut self, id: u32) {
-        let Some(p) = self.pods.remove(&id) else { return };
-        let Some(node) = p.node.map(|n| n as usize) else { return };
+        let Some(p) = self.pods.remove(&id) else {
+            return;
+        };
+        let Some(node) = p.node.map(|n| n as usize) else {
+            return;
+        };
         self.flush_attribution(node);
         let req = p.arrival.info.requests;
         let n = &mut self.nodes[node];
@@ -1163,12 +1279,18 @@ impl<'a> Engine<'a> {
             id: p.arrival.info.id,
             name: p.arrival.name.clone(),
             namespace: p.arrival.info.namespace.as_str().to_string(),
-            owner: p.arrival.owner.map(|o| o.as_str().to_string()).unwrap_or_default(),
+            owner: p
+                .arrival
+                .owner
+                .map(|o| o.as_str().to_string())
+                .unwrap_or_default(),
             arrival_ms: p.arrival.info.created,
             scheduled_ms: p.bound_ms,
             running_ms: p.running_ms.filter(|r| *r <= self.now),
             ended_ms: ended,
-            node: p.node.map(|n| self.nodes[n as usize].name.as_str().to_string()),
+            node: p
+                .node
+                .map(|n| self.nodes[n as usize].name.as_str().to_string()),
             evictions: 0,
             outcome,
         }
@@ -1272,11 +1394,19 @@ impl<'a> Engine<'a> {
             } else {
                 self.summary.cost_on_demand += cost;
             }
-            *self.summary.cost_by_nodepool.entry(pool.clone()).or_insert(0.0) += cost;
+            *self
+                .summary
+                .cost_by_nodepool
+                .entry(pool.clone())
+                .or_insert(0.0) += cost;
             let rec = NodeRecord {
                 name: n.name.as_str().to_string(),
                 nodepool: pool,
-                instance_type: n.it.as_ref().map(|i| i.name.as_str().to_string()).unwrap_or_default(),
+                instance_type: n
+                    .it
+                    .as_ref()
+                    .map(|i| i.name.as_str().to_string())
+                    .unwrap_or_default(),
                 zone: n.zone.as_str().to_string(),
                 capacity_type: n.capacity_type.as_str().to_string(),
                 price_per_hour: n.price,
@@ -1288,10 +1418,20 @@ impl<'a> Engine<'a> {
             };
             self.rec.node(&rec);
         }
-        let mut by_ns: BTreeMap<String, f64> = self.ns_cost.iter().map(|(k, v)| (k.as_str().to_string(), *v)).collect();
+        let mut by_ns: BTreeMap<String, f64> = self
+            .ns_cost
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), *v))
+            .collect();
         by_ns.insert("(idle)".to_string(), self.idle_cost);
         self.summary.cost_by_namespace = by_ns;
-        for r in ["empty", "underutilized", "drifted", "expired", "interrupted"] {
+        for r in [
+            "empty",
+            "underutilized",
+            "drifted",
+            "expired",
+            "interrupted",
+        ] {
             self.summary.terminated_by_reason.insert(r.to_string(), 0);
         }
         self.summary.pods_never_scheduled = self.summary.pods_total - self.summary.pods_scheduled;
@@ -1303,7 +1443,11 @@ impl<'a> Engine<'a> {
 fn pod_weight(req: &Resources, alloc: &Resources) -> f64 {
     let share = |r: ResourceName| {
         let a = alloc.get(r);
-        if a <= 0 { 0.0 } else { (req.get(r) as f64 / a as f64).clamp(0.0, 1.0) }
+        if a <= 0 {
+            0.0
+        } else {
+            (req.get(r) as f64 / a as f64).clamp(0.0, 1.0)
+        }
     };
     0.5 * share(ResourceName::Cpu) + 0.5 * share(ResourceName::Memory)
 }
@@ -1338,7 +1482,11 @@ pub fn resources_json(r: &Resources) -> serde_json::Value {
         let s = match n {
             ResourceName::Memory | ResourceName::EphemeralStorage => {
                 let bytes = v / 1000;
-                if bytes % (1 << 20) == 0 { format!("{}Mi", bytes >> 20) } else { bytes.to_string() }
+                if bytes % (1 << 20) == 0 {
+                    format!("{}Mi", bytes >> 20)
+                } else {
+                    bytes.to_string()
+                }
             }
             _ => crate::units::format_milli(v),
         };

@@ -25,7 +25,11 @@ struct Interner {
 fn interner() -> &'static RwLock<Interner> {
     static I: OnceLock<RwLock<Interner>> = OnceLock::new();
     I.get_or_init(|| {
-        let mut i = Interner { ids: FxHashMap::default(), strs: Vec::new(), ints: Vec::new() };
+        let mut i = Interner {
+            ids: FxHashMap::default(),
+            strs: Vec::new(),
+            ints: Vec::new(),
+        };
         for k in PREINTERNED {
             let id = i.strs.len() as u32;
             i.ids.insert(k, id);
@@ -168,10 +172,12 @@ pub const AWS_WELL_KNOWN: &[&str] = &[
 pub fn is_well_known(key: &str) -> bool {
     CORE_WELL_KNOWN.contains(&key)
         || AWS_WELL_KNOWN.contains(&key)
-        || (HAS_EXTRA_WELL_KNOWN.load(std::sync::atomic::Ordering::Acquire) && is_extra_well_known(Sym::new(key)))
+        || (HAS_EXTRA_WELL_KNOWN.load(std::sync::atomic::Ordering::Acquire)
+            && is_extra_well_known(Sym::new(key)))
 }
 
-static HAS_EXTRA_WELL_KNOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static HAS_EXTRA_WELL_KNOWN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 fn extra_well_known() -> &'static RwLock<Vec<Sym>> {
     static E: OnceLock<RwLock<Vec<Sym>>> = OnceLock::new();
@@ -181,7 +187,10 @@ fn extra_well_known() -> &'static RwLock<Vec<Sym>> {
 #[inline]
 fn is_extra_well_known(key: Sym) -> bool {
     HAS_EXTRA_WELL_KNOWN.load(std::sync::atomic::Ordering::Acquire)
-        && extra_well_known().read().unwrap_or_else(|e| e.into_inner()).contains(&key)
+        && extra_well_known()
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
 }
 
 /// Test hook: adds `key` to the well-known set for the rest of the process, as Karpenter's
@@ -189,7 +198,9 @@ fn is_extra_well_known(key: Sym) -> bool {
 /// `init`). Used only by the conformance tests; the simulator itself never calls it.
 pub fn register_extra_well_known(key: &str) {
     let k = Sym::new(key);
-    let mut w = extra_well_known().write().unwrap_or_else(|e| e.into_inner());
+    let mut w = extra_well_known()
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
     if !w.contains(&k) {
         w.push(k);
     }
@@ -199,7 +210,13 @@ pub fn register_extra_well_known(key: &str) {
 /// Interned well-known keys, for fast checks.
 pub fn well_known_syms() -> &'static [Sym] {
     static W: OnceLock<Vec<Sym>> = OnceLock::new();
-    W.get_or_init(|| CORE_WELL_KNOWN.iter().chain(AWS_WELL_KNOWN).map(|k| Sym::new(k)).collect())
+    W.get_or_init(|| {
+        CORE_WELL_KNOWN
+            .iter()
+            .chain(AWS_WELL_KNOWN)
+            .map(|k| Sym::new(k))
+            .collect()
+    })
 }
 
 /// True when `key` is a well-known label (by symbol).

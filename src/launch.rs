@@ -73,7 +73,10 @@ pub fn launch(
             let it = &its[*i as usize];
             (prevalidated || it.requirements.intersects(requirements).is_ok())
                 && requests.fits(&it.allocatable)
-                && it.offerings.iter().any(|o| it.offering_ok(o, requirements, unavailable))
+                && it
+                    .offerings
+                    .iter()
+                    .any(|o| it.offering_ok(o, requirements, unavailable))
         })
         .collect();
     if kept.is_empty() {
@@ -83,7 +86,11 @@ pub fn launch(
     }
     // 5. exotic filter (metal, GPUs, accelerators) unless it would leave nothing.
     if !min_values {
-        let plain: Vec<u32> = kept.iter().copied().filter(|i| !its[*i as usize].exotic).collect();
+        let plain: Vec<u32> = kept
+            .iter()
+            .copied()
+            .filter(|i| !its[*i as usize].exotic)
+            .collect();
         if !plain.is_empty() {
             kept = plain;
         }
@@ -97,7 +104,10 @@ pub fn launch(
                 let it = &its[*i as usize];
                 it.offerings
                     .iter()
-                    .filter(move |o| o.capacity_type == labels::ON_DEMAND && it.offering_ok(o, requirements, unavailable))
+                    .filter(move |o| {
+                        o.capacity_type == labels::ON_DEMAND
+                            && it.offering_ok(o, requirements, unavailable)
+                    })
                     .map(|o| o.price)
             })
             .min_by(f64::total_cmp)
@@ -113,37 +123,68 @@ pub fn launch(
         .iter()
         .filter_map(|i| {
             let it = &its[*i as usize];
-            it.offerings.iter().filter(|o| offering_allowed(it, o)).map(|o| o.price).min_by(f64::total_cmp).map(|p| (p, *i))
+            it.offerings
+                .iter()
+                .filter(|o| offering_allowed(it, o))
+                .map(|o| o.price)
+                .min_by(f64::total_cmp)
+                .map(|p| (p, *i))
         })
         .collect();
-    priced.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| its[a.1 as usize].name.as_str().cmp(its[b.1 as usize].name.as_str())));
+    priced.sort_by(|a, b| {
+        a.0.total_cmp(&b.0).then_with(|| {
+            its[a.1 as usize]
+                .name
+                .as_str()
+                .cmp(its[b.1 as usize].name.as_str())
+        })
+    });
     priced.truncate(MAX_LAUNCH_TYPES);
     let considered = priced.len();
-    let cheapest: Vec<Sym> = priced.iter().take(10).map(|(_, i)| its[*i as usize].name).collect();
+    let cheapest: Vec<Sym> = priced
+        .iter()
+        .take(10)
+        .map(|(_, i)| its[*i as usize].name)
+        .collect();
     // 4.4 capacity type: reserved > spot > on-demand, the first with a remaining offering.
     let order = [labels::RESERVED, labels::SPOT, labels::ON_DEMAND];
     let Some(ct) = order.into_iter().find(|ct| {
         allows(*ct)
             && priced.iter().any(|(_, i)| {
                 let it = &its[*i as usize];
-                it.offerings.iter().any(|o| o.capacity_type == *ct && offering_allowed(it, o))
+                it.offerings
+                    .iter()
+                    .any(|o| o.capacity_type == *ct && offering_allowed(it, o))
             })
     }) else {
-        return Err(LaunchError::InsufficientCapacity("no capacity type had an available offering".into()));
+        return Err(LaunchError::InsufficientCapacity(
+            "no capacity type had an available offering".into(),
+        ));
     };
     let mut overrides: Vec<Override> = Vec::new();
     for (_, i) in &priced {
         let it = &its[*i as usize];
         for (oi, o) in it.offerings.iter().enumerate() {
             if o.capacity_type == ct && offering_allowed(it, o) {
-                overrides.push(Override { it: *i, off: oi, price: o.price, band: o.interruption_band.unwrap_or(2) });
+                overrides.push(Override {
+                    it: *i,
+                    off: oi,
+                    price: o.price,
+                    band: o.interruption_band.unwrap_or(2),
+                });
             }
         }
     }
     // EC2 Fleet allocation. On-demand lowest-price: cheapest override, ties drawn at random.
     // Spot price-capacity-optimized stand-in: score = price × (1 + 0.1 × interruption band),
     // lowest score first (cheap pools with spare capacity), ties drawn at random.
-    let score = |o: &Override| if ct == labels::SPOT { o.price * (1.0 + 0.1 * f64::from(o.band)) } else { o.price };
+    let score = |o: &Override| {
+        if ct == labels::SPOT {
+            o.price * (1.0 + 0.1 * f64::from(o.band))
+        } else {
+            o.price
+        }
+    };
     loop {
         if overrides.is_empty() {
             return Err(LaunchError::InsufficientCapacity(format!(
@@ -151,14 +192,29 @@ pub fn launch(
                 ct.as_str()
             )));
         }
-        let best = overrides.iter().map(&score).min_by(f64::total_cmp).unwrap_or(f64::MAX);
-        let mut ties: Vec<usize> = (0..overrides.len()).filter(|k| score(&overrides[*k]) <= best).collect();
+        let best = overrides
+            .iter()
+            .map(&score)
+            .min_by(f64::total_cmp)
+            .unwrap_or(f64::MAX);
+        let mut ties: Vec<usize> = (0..overrides.len())
+            .filter(|k| score(&overrides[*k]) <= best)
+            .collect();
         ties.sort_by(|a, b| {
             let (x, y) = (&overrides[*a], &overrides[*b]);
             let (ix, iy) = (&its[x.it as usize], &its[y.it as usize]);
-            ix.name.as_str().cmp(iy.name.as_str()).then(ix.offerings[x.off].zone.as_str().cmp(iy.offerings[y.off].zone.as_str()))
+            ix.name.as_str().cmp(iy.name.as_str()).then(
+                ix.offerings[x.off]
+                    .zone
+                    .as_str()
+                    .cmp(iy.offerings[y.off].zone.as_str()),
+            )
         });
-        let pick = ties[if ties.len() > 1 { rng.random_range(0..ties.len()) } else { 0 }];
+        let pick = ties[if ties.len() > 1 {
+            rng.random_range(0..ties.len())
+        } else {
+            0
+        }];
         let o = &overrides[pick];
         let it = &its[o.it as usize];
         let off = &it.offerings[o.off];
@@ -174,8 +230,21 @@ pub fn launch(
                 considered
             )
         } else {
-            format!("{}: lowest-price override among {} overrides of {} types", ct.as_str(), overrides.len(), considered)
+            format!(
+                "{}: lowest-price override among {} overrides of {} types",
+                ct.as_str(),
+                overrides.len(),
+                considered
+            )
         };
-        return Ok(LaunchChoice { instance_type: o.it, zone: off.zone, capacity_type: ct, price: off.price, considered, cheapest, why });
+        return Ok(LaunchChoice {
+            instance_type: o.it,
+            zone: off.zone,
+            capacity_type: ct,
+            price: off.price,
+            considered,
+            cheapest,
+            why,
+        });
     }
 }

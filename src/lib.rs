@@ -9,16 +9,16 @@
 //! - [`workload`]: the pod trace (streamed) and pod templates.
 
 pub mod catalog;
+pub mod cli;
+pub mod compile;
 pub mod config;
+pub mod engine;
+pub mod labels;
+pub mod launch;
+pub mod model;
+pub mod report;
+pub mod requirements;
 pub mod resources;
+pub mod scheduler;
 pub mod units;
 pub mod workload;
-pub mod labels;
-pub mod model;
-pub mod requirements;
-pub mod scheduler;
-pub mod engine;
-pub mod launch;
-pub mod compile;
-pub mod report;
-pub mod cli;

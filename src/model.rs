@@ -85,12 +85,18 @@ impl Toleration {
 /// True when `tolerations` tolerate every taint (every effect, PreferNoSchedule included,
 /// as Karpenter's `Taints.Tolerates`). Returns the first taint not tolerated.
 pub fn untolerated<'a>(taints: &'a [Taint], tolerations: &[Toleration]) -> Option<&'a Taint> {
-    taints.iter().find(|t| !tolerations.iter().any(|tol| tol.tolerates(t)))
+    taints
+        .iter()
+        .find(|t| !tolerations.iter().any(|tol| tol.tolerates(t)))
 }
 
 /// The taint Karpenter puts on nodes it disrupts.
 pub fn disrupted_taint() -> Taint {
-    Taint { key: Sym::new("karpenter.sh/disrupted"), value: None, effect: Effect::NoSchedule }
+    Taint {
+        key: Sym::new("karpenter.sh/disrupted"),
+        value: None,
+        effect: Effect::NoSchedule,
+    }
 }
 
 /// A label-selector expression operator.
@@ -118,7 +124,9 @@ pub fn label_value(labels: &[(Sym, Sym)], key: Sym) -> Option<Sym> {
 impl LabelSelector {
     /// Whether the selector matches the labels. An empty selector matches everything.
     pub fn matches(&self, labels: &[(Sym, Sym)]) -> bool {
-        self.match_labels.iter().all(|(k, v)| label_value(labels, *k) == Some(*v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| label_value(labels, *k) == Some(*v))
             && self.exprs.iter().all(|(k, op, vals)| {
                 let got = label_value(labels, *k);
                 match op {
@@ -266,14 +274,31 @@ impl PodConstraints {
             self.preferred_terms.remove(b);
             return true;
         }
-        if let Some(i) = self.spreads.iter().position(|s| s.when == WhenUnsatisfiable::ScheduleAnyway) {
+        if let Some(i) = self
+            .spreads
+            .iter()
+            .position(|s| s.when == WhenUnsatisfiable::ScheduleAnyway)
+        {
             self.spreads.swap_remove(i);
             return true;
         }
         if tolerate_prefer_no_schedule {
-            let tol = Toleration { key: None, exists: true, value: None, effect: Some(Effect::PreferNoSchedule) };
-            let probe = Taint { key: Sym::new("karpenter.sim/probe"), value: None, effect: Effect::PreferNoSchedule };
-            if !self.tolerations.iter().any(|t| t.key.is_none() && t.exists && t.tolerates(&probe)) {
+            let tol = Toleration {
+                key: None,
+                exists: true,
+                value: None,
+                effect: Some(Effect::PreferNoSchedule),
+            };
+            let probe = Taint {
+                key: Sym::new("karpenter.sim/probe"),
+                value: None,
+                effect: Effect::PreferNoSchedule,
+            };
+            if !self
+                .tolerations
+                .iter()
+                .any(|t| t.key.is_none() && t.exists && t.tolerates(&probe))
+            {
                 self.tolerations.push(tol);
                 return true;
             }
@@ -286,7 +311,8 @@ impl PodConstraints {
         self.preferred_terms.clear();
         self.affinity_preferred.clear();
         self.anti_preferred.clear();
-        self.spreads.retain(|s| s.when == WhenUnsatisfiable::DoNotSchedule);
+        self.spreads
+            .retain(|s| s.when == WhenUnsatisfiable::DoNotSchedule);
     }
 }
 
@@ -333,26 +359,65 @@ mod tests {
     // karpenter: pkg/scheduling/taints_test.go (tolerations of every effect)
     #[test]
     fn tolerations() {
-        let t = Taint { key: Sym::new("k"), value: Some(Sym::new("v")), effect: Effect::NoSchedule };
-        let eq = Toleration { key: Some(Sym::new("k")), exists: false, value: Some(Sym::new("v")), effect: None };
-        let wrong = Toleration { key: Some(Sym::new("k")), exists: false, value: Some(Sym::new("x")), effect: None };
-        let exists = Toleration { key: Some(Sym::new("k")), exists: true, value: None, effect: Some(Effect::NoSchedule) };
-        let all = Toleration { key: None, exists: true, value: None, effect: None };
-        let other_effect = Toleration { key: None, exists: true, value: None, effect: Some(Effect::NoExecute) };
+        let t = Taint {
+            key: Sym::new("k"),
+            value: Some(Sym::new("v")),
+            effect: Effect::NoSchedule,
+        };
+        let eq = Toleration {
+            key: Some(Sym::new("k")),
+            exists: false,
+            value: Some(Sym::new("v")),
+            effect: None,
+        };
+        let wrong = Toleration {
+            key: Some(Sym::new("k")),
+            exists: false,
+            value: Some(Sym::new("x")),
+            effect: None,
+        };
+        let exists = Toleration {
+            key: Some(Sym::new("k")),
+            exists: true,
+            value: None,
+            effect: Some(Effect::NoSchedule),
+        };
+        let all = Toleration {
+            key: None,
+            exists: true,
+            value: None,
+            effect: None,
+        };
+        let other_effect = Toleration {
+            key: None,
+            exists: true,
+            value: None,
+            effect: Some(Effect::NoExecute),
+        };
         assert!(eq.tolerates(&t));
         assert!(!wrong.tolerates(&t));
         assert!(exists.tolerates(&t));
         assert!(all.tolerates(&t));
         assert!(!other_effect.tolerates(&t));
-        let pns = Taint { key: Sym::new("k"), value: None, effect: Effect::PreferNoSchedule };
-        assert!(untolerated(std::slice::from_ref(&pns), &[]).is_some(), "PreferNoSchedule must be tolerated too");
+        let pns = Taint {
+            key: Sym::new("k"),
+            value: None,
+            effect: Effect::PreferNoSchedule,
+        };
+        assert!(
+            untolerated(std::slice::from_ref(&pns), &[]).is_some(),
+            "PreferNoSchedule must be tolerated too"
+        );
     }
 
     #[test]
     fn selector_matching() {
         let app = Sym::new("app");
         let web = Sym::new("web");
-        let s = LabelSelector { match_labels: vec![(app, web)], exprs: vec![] };
+        let s = LabelSelector {
+            match_labels: vec![(app, web)],
+            exprs: vec![],
+        };
         assert!(s.matches(&[(app, web)]));
         assert!(!s.matches(&[]));
         assert!(LabelSelector::default().matches(&[]));
@@ -361,11 +426,27 @@ mod tests {
     #[test]
     fn host_port_conflicts() {
         let tcp = Sym::new("TCP");
-        let a = HostPort { ip: None, port: 80, protocol: tcp };
-        let b = HostPort { ip: Some(Sym::new("10.0.0.1")), port: 80, protocol: tcp };
-        let c = HostPort { ip: Some(Sym::new("10.0.0.2")), port: 80, protocol: tcp };
+        let a = HostPort {
+            ip: None,
+            port: 80,
+            protocol: tcp,
+        };
+        let b = HostPort {
+            ip: Some(Sym::new("10.0.0.1")),
+            port: 80,
+            protocol: tcp,
+        };
+        let c = HostPort {
+            ip: Some(Sym::new("10.0.0.2")),
+            port: 80,
+            protocol: tcp,
+        };
         assert!(a.conflicts(&b));
         assert!(!b.conflicts(&c));
-        assert!(!a.conflicts(&HostPort { ip: None, port: 81, protocol: tcp }));
+        assert!(!a.conflicts(&HostPort {
+            ip: None,
+            port: 81,
+            protocol: tcp
+        }));
     }
 }

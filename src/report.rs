@@ -42,27 +42,57 @@ impl FileRecorder {
     pub fn create(final_dir: &Path) -> std::io::Result<FileRecorder> {
         let parent = final_dir.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent)?;
-        let base = final_dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "report".into());
+        let base = final_dir
+            .file_name()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "report".into());
         let staging = parent.join(format!(".{base}.partial-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging)?;
         }
         fs::create_dir_all(&staging)?;
-        let mut pods = csv::Writer::from_writer(BufWriter::new(File::create(staging.join("pods.csv"))?));
+        let mut pods =
+            csv::Writer::from_writer(BufWriter::new(File::create(staging.join("pods.csv"))?));
         pods.write_record([
-            "pod", "namespace", "owner", "arrival", "scheduled_at", "running_at", "ended_at", "node", "evictions",
-            "pending_seconds", "outcome",
+            "pod",
+            "namespace",
+            "owner",
+            "arrival",
+            "scheduled_at",
+            "running_at",
+            "ended_at",
+            "node",
+            "evictions",
+            "pending_seconds",
+            "outcome",
         ])
         .map_err(std::io::Error::other)?;
-        let mut timeline = csv::Writer::from_writer(BufWriter::new(File::create(staging.join("timeline.csv"))?));
+        let mut timeline =
+            csv::Writer::from_writer(BufWriter::new(File::create(staging.join("timeline.csv"))?));
         timeline
             .write_record([
-                "time", "nodes_on_demand", "nodes_spot", "nodes_reserved", "nodes_not_ready", "cost_per_hour",
-                "pending_pods", "cpu_requested", "cpu_allocatable", "memory_requested_gib", "memory_allocatable_gib",
+                "time",
+                "nodes_on_demand",
+                "nodes_spot",
+                "nodes_reserved",
+                "nodes_not_ready",
+                "cost_per_hour",
+                "pending_pods",
+                "cpu_requested",
+                "cpu_allocatable",
+                "memory_requested_gib",
+                "memory_allocatable_gib",
             ])
             .map_err(std::io::Error::other)?;
         let decisions = BufWriter::new(File::create(staging.join("decisions.jsonl"))?);
-        Ok(FileRecorder { staging, pods, nodes: Vec::new(), timeline, decisions, error: None })
+        Ok(FileRecorder {
+            staging,
+            pods,
+            nodes: Vec::new(),
+            timeline,
+            decisions,
+            error: None,
+        })
     }
 
     fn keep<E: Into<std::io::Error>>(&mut self, r: Result<(), E>) {
@@ -74,7 +104,13 @@ impl FileRecorder {
     }
 
     /// Writes the remaining files and moves the staging folder to `final_dir`.
-    pub fn finish(mut self, final_dir: &Path, summary: &Value, summary_md: &str, manifest: &Value) -> std::io::Result<()> {
+    pub fn finish(
+        mut self,
+        final_dir: &Path,
+        summary: &Value,
+        summary_md: &str,
+        manifest: &Value,
+    ) -> std::io::Result<()> {
         if let Some(e) = self.error.take() {
             let _ = fs::remove_dir_all(&self.staging);
             return Err(e);
@@ -83,11 +119,22 @@ impl FileRecorder {
             self.pods.flush()?;
             self.timeline.flush()?;
             self.decisions.flush()?;
-            let mut nodes = csv::Writer::from_writer(BufWriter::new(File::create(self.staging.join("nodes.csv"))?));
+            let mut nodes = csv::Writer::from_writer(BufWriter::new(File::create(
+                self.staging.join("nodes.csv"),
+            )?));
             nodes
                 .write_record([
-                    "node", "nodepool", "instance_type", "zone", "capacity_type", "price_per_hour", "launched_at",
-                    "ready_at", "terminated_at", "termination_reason", "cost",
+                    "node",
+                    "nodepool",
+                    "instance_type",
+                    "zone",
+                    "capacity_type",
+                    "price_per_hour",
+                    "launched_at",
+                    "ready_at",
+                    "terminated_at",
+                    "termination_reason",
+                    "cost",
                 ])
                 .map_err(std::io::Error::other)?;
             for n in &self.nodes {
@@ -192,9 +239,19 @@ impl Recorder for FileRecorder {
 /// `summary.json` (contract section 5; every key present in every run).
 pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Value {
     let map = |m: &std::collections::BTreeMap<String, f64>| {
-        Value::Object(m.iter().map(|(k, v)| (k.clone(), json!(round6(*v)))).collect())
+        Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), json!(round6(*v))))
+                .collect(),
+        )
     };
-    let util = |req: f64, alloc: f64| if alloc > 0.0 { round6(req / alloc) } else { 0.0 };
+    let util = |req: f64, alloc: f64| {
+        if alloc > 0.0 {
+            round6(req / alloc)
+        } else {
+            0.0
+        }
+    };
     let mut v = json!({
         "name": name,
         "seed": seed,
@@ -250,20 +307,33 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
 /// `summary.md`.
 pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> String {
     let mut out = String::new();
-    out.push_str(&format!("# karpsim run: {name}\n\nseed {seed}, {:.1} simulated hours, {} events\n\n", s.simulated_ms as f64 / 3.6e6, s.events_processed));
+    out.push_str(&format!(
+        "# karpsim run: {name}\n\nseed {seed}, {:.1} simulated hours, {} events\n\n",
+        s.simulated_ms as f64 / 3.6e6,
+        s.events_processed
+    ));
     out.push_str("| figure | value |\n|---|---|\n");
     out.push_str(&format!("| total cost | ${:.2} |\n", s.cost_total));
     out.push_str(&format!("| on-demand cost | ${:.2} |\n", s.cost_on_demand));
     out.push_str(&format!("| spot cost | ${:.2} |\n", s.cost_spot));
-    out.push_str(&format!("| pods | {} ({} scheduled, {} never scheduled) |\n", s.pods_total, s.pods_scheduled, s.pods_never_scheduled));
+    out.push_str(&format!(
+        "| pods | {} ({} scheduled, {} never scheduled) |\n",
+        s.pods_total, s.pods_scheduled, s.pods_never_scheduled
+    ));
     out.push_str(&format!(
         "| pending latency p50 / p90 / p99 / max | {:.1} s / {:.1} s / {:.1} s / {:.1} s |\n",
         s.pending_percentile(50.0),
         s.pending_percentile(90.0),
         s.pending_percentile(99.0),
-        s.pending_ms.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0)
+        s.pending_ms
+            .last()
+            .map(|m| *m as f64 / 1000.0)
+            .unwrap_or(0.0)
     ));
-    out.push_str(&format!("| nodes launched / peak | {} / {} |\n", s.nodes_launched, s.nodes_peak));
+    out.push_str(&format!(
+        "| nodes launched / peak | {} / {} |\n",
+        s.nodes_launched, s.nodes_peak
+    ));
     let u = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
     out.push_str(&format!(
         "| utilization cpu / memory (requested over allocatable) | {:.1}% / {:.1}% |\n",

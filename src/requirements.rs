@@ -82,7 +82,10 @@ fn set_intersection(a: &[Sym], b: &[Sym]) -> Vec<Sym> {
 }
 
 fn set_difference(a: &[Sym], b: &[Sym]) -> Vec<Sym> {
-    a.iter().copied().filter(|v| b.binary_search(v).is_err()).collect()
+    a.iter()
+        .copied()
+        .filter(|v| b.binary_search(v).is_err())
+        .collect()
 }
 
 fn set_union(a: &[Sym], b: &[Sym]) -> Vec<Sym> {
@@ -154,12 +157,26 @@ impl Requirement {
 
     /// `key Exists`.
     pub fn exists(key: Sym) -> Requirement {
-        Requirement { key, complement: true, values: Vec::new(), gte: None, lte: None, min_values: None }
+        Requirement {
+            key,
+            complement: true,
+            values: Vec::new(),
+            gte: None,
+            lte: None,
+            min_values: None,
+        }
     }
 
     /// `key DoesNotExist`.
     pub fn does_not_exist(key: Sym) -> Requirement {
-        Requirement { key, complement: false, values: Vec::new(), gte: None, lte: None, min_values: None }
+        Requirement {
+            key,
+            complement: false,
+            values: Vec::new(),
+            gte: None,
+            lte: None,
+            min_values: None,
+        }
     }
 
     /// Sets `minValues`.
@@ -194,7 +211,11 @@ impl Requirement {
     /// The operator Karpenter reports for this requirement (`Operator()`).
     pub fn operator(&self) -> Op {
         if self.complement {
-            if self.values.is_empty() { Op::Exists } else { Op::NotIn }
+            if self.values.is_empty() {
+                Op::Exists
+            } else {
+                Op::NotIn
+            }
         } else if self.values.is_empty() {
             Op::DoesNotExist
         } else {
@@ -204,7 +225,11 @@ impl Requirement {
 
     /// `Len()`: number of allowed values, `usize::MAX - excluded` for complements.
     pub fn len(&self) -> usize {
-        if self.complement { usize::MAX - self.values.len() } else { self.values.len() }
+        if self.complement {
+            usize::MAX - self.values.len()
+        } else {
+            self.values.len()
+        }
     }
 
     /// True when no value is allowed (DoesNotExist).
@@ -253,7 +278,14 @@ impl Requirement {
             values.retain(|v| within(*v, gte, lte));
         }
         let (gte, lte) = if complement { (gte, lte) } else { (None, None) };
-        Requirement { key: self.key, complement, values, gte, lte, min_values }
+        Requirement {
+            key: self.key,
+            complement,
+            values,
+            gte,
+            lte,
+            min_values,
+        }
     }
 
     /// `HasIntersection`: whether some value satisfies both.
@@ -355,7 +387,9 @@ pub enum Incompatible {
 impl fmt::Display for Incompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Incompatible::Undefined(k) => write!(f, "label {:?} does not have known values", k.as_str()),
+            Incompatible::Undefined(k) => {
+                write!(f, "label {:?} does not have known values", k.as_str())
+            }
             Incompatible::Disjoint(k) => write!(f, "no value of {:?} satisfies both", k.as_str()),
         }
     }
@@ -412,7 +446,10 @@ impl Requirements {
     /// The requirement on `key`, if defined.
     #[inline]
     pub fn get(&self, key: Sym) -> Option<&Requirement> {
-        self.0.binary_search_by(|e| e.key.cmp(&key)).ok().map(|i| &self.0[i])
+        self.0
+            .binary_search_by(|e| e.key.cmp(&key))
+            .ok()
+            .map(|i| &self.0[i])
     }
 
     /// True when `key` is defined.
@@ -447,7 +484,11 @@ impl Requirements {
     /// `Intersects`: for every key defined on both sides, some value satisfies both, except
     /// that two negative requirements (NotIn/DoesNotExist) never conflict.
     pub fn intersects(&self, incoming: &Requirements) -> Result<(), Incompatible> {
-        let (small, large) = if self.0.len() <= incoming.0.len() { (self, incoming) } else { (incoming, self) };
+        let (small, large) = if self.0.len() <= incoming.0.len() {
+            (self, incoming)
+        } else {
+            (incoming, self)
+        };
         for a in &small.0 {
             let Some(b) = large.get(a.key) else { continue };
             if !a.has_intersection(b) {
@@ -463,7 +504,11 @@ impl Requirements {
     /// `Compatible(self ⟵ incoming)`: every key of `incoming` must be defined by `self` unless
     /// it is NotIn/DoesNotExist or (with `allow_undefined_well_known`) a well-known label; then
     /// [`Requirements::intersects`].
-    pub fn compatible(&self, incoming: &Requirements, allow_undefined_well_known: bool) -> Result<(), Incompatible> {
+    pub fn compatible(
+        &self,
+        incoming: &Requirements,
+        allow_undefined_well_known: bool,
+    ) -> Result<(), Incompatible> {
         for q in &incoming.0 {
             if self.has(q.key) || q.is_negative() {
                 continue;
@@ -520,7 +565,10 @@ mod tests {
         let dne = req("k", Op::DoesNotExist, &[]);
         assert_eq!(in_ab.intersection(&in_bc), req("k", Op::In, &["b"]));
         assert_eq!(in_ab.intersection(&notin_a), req("k", Op::In, &["b"]));
-        assert_eq!(notin_a.intersection(&req("k", Op::NotIn, &["b"])), req("k", Op::NotIn, &["a", "b"]));
+        assert_eq!(
+            notin_a.intersection(&req("k", Op::NotIn, &["b"])),
+            req("k", Op::NotIn, &["a", "b"])
+        );
         assert_eq!(exists.intersection(&in_ab), in_ab);
         assert_eq!(dne.intersection(&exists).operator(), Op::DoesNotExist);
         let gt = req("k", Op::Gt, &["4"]);
@@ -533,7 +581,10 @@ mod tests {
         assert_eq!(crossing.operator(), Op::DoesNotExist);
         let filtered = req("k", Op::In, &["3", "7", "x"]).intersection(&gt);
         assert_eq!(filtered, req("k", Op::In, &["7"]));
-        assert_eq!(req("k", Op::Gt, &[&i64::MAX.to_string()]).operator(), Op::DoesNotExist);
+        assert_eq!(
+            req("k", Op::Gt, &[&i64::MAX.to_string()]).operator(),
+            Op::DoesNotExist
+        );
     }
 
     // karpenter: pkg/scheduling/requirements_test.go "Compatibility"
@@ -542,18 +593,25 @@ mod tests {
         let node = Requirements::from_list([req("kubernetes.io/arch", Op::In, &["amd64"])]);
         // a custom label undefined on the node side fails unless negative
         let pod_custom = Requirements::from_list([req("team", Op::In, &["a"])]);
-        assert_eq!(node.compatible(&pod_custom, true), Err(Incompatible::Undefined(s("team"))));
+        assert_eq!(
+            node.compatible(&pod_custom, true),
+            Err(Incompatible::Undefined(s("team")))
+        );
         let pod_notin = Requirements::from_list([req("team", Op::NotIn, &["a"])]);
         assert!(node.compatible(&pod_notin, true).is_ok());
         let pod_dne = Requirements::from_list([req("team", Op::DoesNotExist, &[])]);
         assert!(node.compatible(&pod_dne, true).is_ok());
         // a well-known label undefined on the node side is allowed when asked
-        let pod_zone = Requirements::from_list([req("topology.kubernetes.io/zone", Op::In, &["z1"])]);
+        let pod_zone =
+            Requirements::from_list([req("topology.kubernetes.io/zone", Op::In, &["z1"])]);
         assert!(node.compatible(&pod_zone, true).is_ok());
         assert!(node.compatible(&pod_zone, false).is_err());
         // disjoint values
         let pod_arm = Requirements::from_list([req("kubernetes.io/arch", Op::In, &["arm64"])]);
-        assert_eq!(node.compatible(&pod_arm, true), Err(Incompatible::Disjoint(s("kubernetes.io/arch"))));
+        assert_eq!(
+            node.compatible(&pod_arm, true),
+            Err(Incompatible::Disjoint(s("kubernetes.io/arch")))
+        );
         // two negatives never conflict
         let a = Requirements::from_list([req("k", Op::NotIn, &["a"])]);
         let b = Requirements::from_list([req("k", Op::DoesNotExist, &[])]);

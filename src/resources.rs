@@ -87,7 +87,9 @@ impl ResourceName {
 
     /// The known names, for "did you mean" suggestions.
     pub fn known_names() -> impl Iterator<Item = &'static str> {
-        ResourceName::ALL[..NUM_RESOURCES - 1].iter().map(|r| r.as_str())
+        ResourceName::ALL[..NUM_RESOURCES - 1]
+            .iter()
+            .map(|r| r.as_str())
     }
 }
 
@@ -249,7 +251,10 @@ mod tests {
         assert!(a.fits_with(&a, &b));
         assert!(!a.fits_with(&b, &b));
         assert_eq!(b.sub(&a), a);
-        assert_eq!(ResourceName::parse("example.com/foo"), Some(ResourceName::Other));
+        assert_eq!(
+            ResourceName::parse("example.com/foo"),
+            Some(ResourceName::Other)
+        );
         assert_eq!(ResourceName::parse("cpux"), None);
     }
 }

@@ -55,11 +55,17 @@ pub type Unavailable = FxHashSet<(Sym, Sym, Sym)>;
 impl InstanceType {
     /// Whether offering `o` is available now and allowed by `reqs` (zone, capacity type).
     #[inline]
-    pub fn offering_ok(&self, o: &Offering, reqs: &Requirements, unavailable: &Unavailable) -> bool {
+    pub fn offering_ok(
+        &self,
+        o: &Offering,
+        reqs: &Requirements,
+        unavailable: &Unavailable,
+    ) -> bool {
         o.available
             && reqs.allows(labels::ZONE, o.zone)
             && reqs.allows(labels::CAPACITY_TYPE, o.capacity_type)
-            && (unavailable.is_empty() || !unavailable.contains(&(self.name, o.zone, o.capacity_type)))
+            && (unavailable.is_empty()
+                || !unavailable.contains(&(self.name, o.zone, o.capacity_type)))
     }
 
     /// Cheapest available offering compatible with `reqs`.
@@ -213,15 +219,25 @@ pub struct Scheduler<'a> {
 
 impl<'a> Scheduler<'a> {
     /// Prepares a pass. `hostnames` caches placeholder hostname symbols between passes.
-    pub fn new(input: &'a SolveInput<'a>, batch: &[&PodInfo], rng: &'a mut SimRng, hostnames: &'a mut Vec<Sym>) -> Scheduler<'a> {
+    pub fn new(
+        input: &'a SolveInput<'a>,
+        batch: &[&PodInfo],
+        rng: &'a mut SimRng,
+        hostnames: &'a mut Vec<Sym>,
+    ) -> Scheduler<'a> {
         // Topology needs the cluster's nodes only when some pod has topology constraints or a
         // placed pod carries required anti-affinity.
-        let needs_topology = !input.placed.is_empty() || batch.iter().any(|p| p.constraints.has_topology());
+        let needs_topology =
+            !input.placed.is_empty() || batch.iter().any(|p| p.constraints.has_topology());
         let nodes: Vec<TopoNode> = if needs_topology {
             input
                 .existing
                 .iter()
-                .map(|n| TopoNode { labels: n.requirements.clone(), taints: n.taints.clone(), hostname: n.name })
+                .map(|n| TopoNode {
+                    labels: n.requirements.clone(),
+                    taints: n.taints.clone(),
+                    hostname: n.name,
+                })
                 .collect()
         } else {
             Vec::new()
@@ -254,7 +270,11 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             let labels_ptr = Arc::as_ptr(&p.labels) as *const u8 as usize;
-            let key = (Arc::as_ptr(&p.constraints) as usize, p.namespace, labels_ptr);
+            let key = (
+                Arc::as_ptr(&p.constraints) as usize,
+                p.namespace,
+                labels_ptr,
+            );
             if !seen.insert(key) {
                 continue;
             }
@@ -279,7 +299,9 @@ impl<'a> Scheduler<'a> {
                         .copied()
                         .filter(|i| {
                             let it = &its[*i as usize];
-                            it.offerings.iter().any(|o| it.offering_ok(o, &t.requirements, input.unavailable))
+                            it.offerings
+                                .iter()
+                                .any(|o| it.offering_ok(o, &t.requirements, input.unavailable))
                         })
                         .collect()
                 }
@@ -345,14 +367,30 @@ impl<'a> Scheduler<'a> {
         let mut errs: Vec<(u32, String)> = errors.into_iter().collect();
         errs.sort_by_key(|(id, _)| *id);
         let claims: Vec<PlannedClaim> = claims.into_iter().flatten().collect();
-        SolveResult { existing: existing_assign, claims, errors: errs }
+        SolveResult {
+            existing: existing_assign,
+            claims,
+            errors: errs,
+        }
     }
 
     fn pod_data(&mut self, pod: &PodInfo, c: &PodConstraints) -> PodData {
         let reqs = c.requirements(false);
-        let strict = if c.preferred_terms.is_empty() { reqs.clone() } else { c.requirements(true) };
-        let owned = if c.has_topology() { self.topology.groups_for(pod, c) } else { Vec::new() };
-        PodData { reqs, strict, owned }
+        let strict = if c.preferred_terms.is_empty() {
+            reqs.clone()
+        } else {
+            c.requirements(true)
+        };
+        let owned = if c.has_topology() {
+            self.topology.groups_for(pod, c)
+        } else {
+            Vec::new()
+        };
+        PodData {
+            reqs,
+            strict,
+            owned,
+        }
     }
 
     /// `trySchedule`: relax one step at a time from the un-relaxed pod until it fits.
@@ -377,7 +415,12 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn add(&mut self, pod: &PodInfo, c: &PodConstraints, data: &PodData) -> Result<Placement, String> {
+    fn add(
+        &mut self,
+        pod: &PodInfo,
+        c: &PodConstraints,
+        data: &PodData,
+    ) -> Result<Placement, String> {
         if let Some(n) = self.add_to_existing(pod, c, data) {
             return Ok(Placement::Existing(n));
         }
@@ -385,7 +428,9 @@ impl<'a> Scheduler<'a> {
             return Ok(Placement::Claim);
         }
         if self.input.templates.is_empty() {
-            return Err("nodepool requirements filtered out all available instance types".to_string());
+            return Err(
+                "nodepool requirements filtered out all available instance types".to_string(),
+            );
         }
         self.add_to_new(pod, c, data).map(|_| Placement::Claim)
     }
@@ -394,19 +439,31 @@ impl<'a> Scheduler<'a> {
         data.owned.is_empty() && (self.topology.is_empty() || !self.topology.inverse_selects(pod))
     }
 
-    fn add_to_existing(&mut self, pod: &PodInfo, c: &PodConstraints, data: &PodData) -> Option<usize> {
+    fn add_to_existing(
+        &mut self,
+        pod: &PodInfo,
+        c: &PodConstraints,
+        data: &PodData,
+    ) -> Option<usize> {
         if self.existing.is_empty() {
             return None;
         }
         let plain = self.topology_free(pod, data);
         let hint_key = (Arc::as_ptr(&pod.constraints) as usize, pod.requests);
-        let start = if plain { self.first_fit_hint.get(&hint_key).copied().unwrap_or(0) } else { 0 };
+        let start = if plain {
+            self.first_fit_hint.get(&hint_key).copied().unwrap_or(0)
+        } else {
+            0
+        };
         for i in start..self.existing.len() {
             let n = &self.existing[i];
             if untolerated(&n.taints, &c.tolerations).is_some() {
                 continue;
             }
-            if c.host_ports.iter().any(|p| n.host_ports.iter().any(|q| p.conflicts(q))) {
+            if c.host_ports
+                .iter()
+                .any(|p| n.host_ports.iter().any(|q| p.conflicts(q)))
+            {
                 continue;
             }
             if !pod.requests.fits(&n.remaining) {
@@ -415,11 +472,22 @@ impl<'a> Scheduler<'a> {
             if n.requirements.compatible(&data.reqs, false).is_err() {
                 continue;
             }
-            let mut merged = if data.reqs.is_empty() { None } else { Some(n.requirements.merged(&data.reqs)) };
+            let mut merged = if data.reqs.is_empty() {
+                None
+            } else {
+                Some(n.requirements.merged(&data.reqs))
+            };
             if !plain {
                 let base = merged.as_ref().unwrap_or(&n.requirements);
-                let Ok(topo) = self.topology.add_requirements(pod, &data.owned, &n.taints, &data.strict, base, false, self.rng)
-                else {
+                let Ok(topo) = self.topology.add_requirements(
+                    pod,
+                    &data.owned,
+                    &n.taints,
+                    &data.strict,
+                    base,
+                    false,
+                    self.rng,
+                ) else {
                     continue;
                 };
                 if base.compatible(&topo, false).is_err() {
@@ -465,18 +533,29 @@ impl<'a> Scheduler<'a> {
         false
     }
 
-    fn add_to_new(&mut self, pod: &PodInfo, c: &PodConstraints, data: &PodData) -> Result<(), String> {
+    fn add_to_new(
+        &mut self,
+        pod: &PodInfo,
+        c: &PodConstraints,
+        data: &PodData,
+    ) -> Result<(), String> {
         let mut errs: Vec<String> = Vec::new();
         for ti in 0..self.input.templates.len() {
             let t = &self.input.templates[ti];
             let mut candidates: Vec<u32> = self.candidates[ti].clone();
             if candidates.is_empty() {
-                errs.push(format!("no instance type of nodepool {} has an available offering", t.name));
+                errs.push(format!(
+                    "no instance type of nodepool {} has an available offering",
+                    t.name
+                ));
                 continue;
             }
             if let Some(rem) = &self.remaining[ti] {
                 if rem.iter().any(|(k, v)| *k == LimitKey::Nodes && *v == 0) {
-                    errs.push(format!("node limits have been exhausted for nodepool {}", t.name));
+                    errs.push(format!(
+                        "node limits have been exhausted for nodepool {}",
+                        t.name
+                    ));
                     continue;
                 }
                 candidates.retain(|i| {
@@ -487,13 +566,17 @@ impl<'a> Scheduler<'a> {
                     })
                 });
                 if candidates.is_empty() {
-                    errs.push(format!("all available instance types exceed limits for nodepool {}", t.name));
+                    errs.push(format!(
+                        "all available instance types exceed limits for nodepool {}",
+                        t.name
+                    ));
                     continue;
                 }
             }
             let n = self.claims.len();
             if self.hostnames.len() <= n {
-                self.hostnames.push(Sym::new(&format!("hostname-placeholder-{:04}", n + 1)));
+                self.hostnames
+                    .push(Sym::new(&format!("hostname-placeholder-{:04}", n + 1)));
             }
             let hostname = self.hostnames[n];
             let mut requirements = t.requirements.clone();
@@ -520,7 +603,11 @@ impl<'a> Scheduler<'a> {
                         let opts = &upd.options;
                         for (k, v) in rem.iter_mut() {
                             if let LimitKey::Resource(r) = k {
-                                let max = opts.iter().map(|i| t.instance_types[*i as usize].capacity.get(*r)).max().unwrap_or(0);
+                                let max = opts
+                                    .iter()
+                                    .map(|i| t.instance_types[*i as usize].capacity.get(*r))
+                                    .max()
+                                    .unwrap_or(0);
                                 *v -= max;
                             }
                         }
@@ -531,7 +618,10 @@ impl<'a> Scheduler<'a> {
                 }
                 Err(e) => {
                     self.claims.pop();
-                    errs.push(format!("incompatible with nodepool {:?}: {e}", t.name.as_str()));
+                    errs.push(format!(
+                        "incompatible with nodepool {:?}: {e}",
+                        t.name.as_str()
+                    ));
                 }
             }
         }
@@ -550,7 +640,14 @@ impl<'a> Scheduler<'a> {
     }
 
     /// `NodeClaim.CanAdd`.
-    fn can_add(&mut self, ci: usize, pod: &PodInfo, c: &PodConstraints, data: &PodData, relax_min_values: bool) -> Result<ClaimUpdate, String> {
+    fn can_add(
+        &mut self,
+        ci: usize,
+        pod: &PodInfo,
+        c: &PodConstraints,
+        data: &PodData,
+        relax_min_values: bool,
+    ) -> Result<ClaimUpdate, String> {
         let t = &self.input.templates[self.claims[ci].template];
         let claim = &self.claims[ci];
         // Quick reject on resources: no option can hold the union.
@@ -560,14 +657,29 @@ impl<'a> Scheduler<'a> {
         if let Some(taint) = untolerated(&t.taints, &c.tolerations) {
             return Err(format!("did not tolerate taint {taint}"));
         }
-        claim.requirements.compatible(&data.reqs, true).map_err(|e| format!("incompatible requirements, {e}"))?;
+        claim
+            .requirements
+            .compatible(&data.reqs, true)
+            .map_err(|e| format!("incompatible requirements, {e}"))?;
         let plain = self.topology_free(pod, data);
-        let mut merged = if data.reqs.is_empty() { None } else { Some(claim.requirements.merged(&data.reqs)) };
+        let mut merged = if data.reqs.is_empty() {
+            None
+        } else {
+            Some(claim.requirements.merged(&data.reqs))
+        };
         if !plain {
             let base = merged.as_ref().unwrap_or(&claim.requirements);
             let topo = self
                 .topology
-                .add_requirements(pod, &data.owned, &t.taints, &data.strict, base, true, self.rng)
+                .add_requirements(
+                    pod,
+                    &data.owned,
+                    &t.taints,
+                    &data.strict,
+                    base,
+                    true,
+                    self.rng,
+                )
                 .map_err(|e| e.to_string())?;
             base.compatible(&topo, true).map_err(|e| e.to_string())?;
             merged = Some(base.merged(&topo));
@@ -581,14 +693,23 @@ impl<'a> Scheduler<'a> {
         for &i in &claim.options {
             let g = &t.daemon_groups[t.it_group[i as usize] as usize];
             if !c.host_ports.is_empty()
-                && c.host_ports.iter().any(|p| g.host_ports.iter().chain(&claim.host_ports).any(|q| p.conflicts(q)))
+                && c.host_ports.iter().any(|p| {
+                    g.host_ports
+                        .iter()
+                        .chain(&claim.host_ports)
+                        .any(|q| p.conflicts(q))
+                })
             {
                 continue;
             }
             let it = &t.instance_types[i as usize];
             let compat = !reqs_changed || it.requirements.intersects(reqs).is_ok();
             let fits = total.fits_with(&g.overhead, &it.allocatable);
-            let offer = !reqs_changed || it.offerings.iter().any(|o| it.offering_ok(o, reqs, self.input.unavailable));
+            let offer = !reqs_changed
+                || it
+                    .offerings
+                    .iter()
+                    .any(|o| it.offering_ok(o, reqs, self.input.unavailable));
             any_compat |= compat;
             any_fit |= fits;
             any_offer |= offer;
@@ -620,7 +741,10 @@ impl<'a> Scheduler<'a> {
             };
             return Err(format!("{why}, requirements={reqs}, resources={:?}", total));
         }
-        Ok(ClaimUpdate { requirements: relaxed.or(merged), options: survivors })
+        Ok(ClaimUpdate {
+            requirements: relaxed.or(merged),
+            options: survivors,
+        })
     }
 
     fn commit(&mut self, ci: usize, pod: &PodInfo, c: &PodConstraints, upd: ClaimUpdate) {
@@ -686,14 +810,18 @@ impl<'a> Scheduler<'a> {
         let unavailable = self.input.unavailable;
         let price = |i: &u32| {
             let it = &t.instance_types[*i as usize];
-            it.cheapest(&c.requirements, unavailable).map(|o| o.price).unwrap_or(f64::MAX)
+            it.cheapest(&c.requirements, unavailable)
+                .map(|o| o.price)
+                .unwrap_or(f64::MAX)
         };
         if c.options.len() > MAX_INSTANCE_TYPES {
             let mut priced: Vec<(f64, u32)> = c.options.iter().map(|i| (price(i), *i)).collect();
             priced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             priced.truncate(MAX_INSTANCE_TYPES);
             c.options = priced.into_iter().map(|(_, i)| i).collect();
-            if c.requirements.has_min_values() && satisfies_min_values(&t.instance_types, &c.options, &c.requirements).is_err() {
+            if c.requirements.has_min_values()
+                && satisfies_min_values(&t.instance_types, &c.options, &c.requirements).is_err()
+            {
                 return None;
             }
         }
@@ -720,7 +848,11 @@ struct ClaimUpdate {
 
 /// `SatisfiesMinValues`: for each requirement with minValues, the options must span that many
 /// distinct values of the key. Returns (key, needed, available) of the first failure.
-pub fn satisfies_min_values(its: &[InstanceType], options: &[u32], reqs: &Requirements) -> Result<(), (Sym, u32, u32)> {
+pub fn satisfies_min_values(
+    its: &[InstanceType],
+    options: &[u32],
+    reqs: &Requirements,
+) -> Result<(), (Sym, u32, u32)> {
     for q in reqs.iter() {
         let Some(need) = q.min_values else { continue };
         let have = distinct_values(its, options, q) as u32;
@@ -748,7 +880,10 @@ fn distinct_values(its: &[InstanceType], options: &[u32], q: &Requirement) -> us
 fn relax_min_values_to(reqs: &mut Requirements, its: &[InstanceType], options: &[u32]) {
     let keys: Vec<(Sym, u32)> = reqs
         .iter()
-        .filter_map(|q| q.min_values.map(|m| (q.key, m.min(distinct_values(its, options, q) as u32))))
+        .filter_map(|q| {
+            q.min_values
+                .map(|m| (q.key, m.min(distinct_values(its, options, q) as u32)))
+        })
         .collect();
     for (k, m) in keys {
         if let Some(q) = reqs.get(k).cloned() {
@@ -759,7 +894,12 @@ fn relax_min_values_to(reqs: &mut Requirements, its: &[InstanceType], options: &
 }
 
 /// Whether a DaemonSet pod runs on a template's instance type (`isDaemonPodCompatible`).
-pub fn daemon_compatible(template_reqs: &Requirements, template_taints: &[Taint], it: &InstanceType, ds: &PodConstraints) -> bool {
+pub fn daemon_compatible(
+    template_reqs: &Requirements,
+    template_taints: &[Taint],
+    it: &InstanceType,
+    ds: &PodConstraints,
+) -> bool {
     let mut tolerations: Vec<Toleration> = ds.tolerations.clone();
     tolerations.push(Toleration {
         key: None,
@@ -829,13 +969,18 @@ pub fn build_template(
     let mut candidates: Vec<u32> = Vec::new();
     for (i, it) in instance_types.iter().enumerate() {
         if it.requirements.intersects(&requirements).is_ok()
-            && it.offerings.iter().any(|o| it.offering_ok(o, &requirements, &none))
+            && it
+                .offerings
+                .iter()
+                .any(|o| it.offering_ok(o, &requirements, &none))
         {
             candidates.push(i as u32);
         }
     }
     if requirements.has_min_values() && !min_values_best_effort {
-        if let Err((k, need, have)) = satisfies_min_values(&instance_types, &candidates, &requirements) {
+        if let Err((k, need, have)) =
+            satisfies_min_values(&instance_types, &candidates, &requirements)
+        {
             return Err(format!(
                 "nodepool requirements filtered out all instance types (minValues for {k}: need {need}, have {have})"
             ));
@@ -864,7 +1009,14 @@ pub fn build_template(
                     overhead.add_assign(&daemonsets[*j].requests);
                     host_ports.extend(daemonsets[*j].constraints.host_ports.iter().copied());
                 }
-                groups.push((set.clone(), DaemonGroup { overhead, host_ports, has_daemons: !set.is_empty() }));
+                groups.push((
+                    set.clone(),
+                    DaemonGroup {
+                        overhead,
+                        host_ports,
+                        has_daemons: !set.is_empty(),
+                    },
+                ));
                 groups.len() - 1
             }
         };
@@ -887,7 +1039,11 @@ pub fn build_template(
 
 /// Sorts templates as Karpenter orders NodePools: weight descending, then name descending.
 pub fn sort_templates(templates: &mut [NodePoolTemplate]) {
-    templates.sort_by(|a, b| b.weight.cmp(&a.weight).then_with(|| b.name.as_str().cmp(a.name.as_str())));
+    templates.sort_by(|a, b| {
+        b.weight
+            .cmp(&a.weight)
+            .then_with(|| b.name.as_str().cmp(a.name.as_str()))
+    });
 }
 
 /// The domain universe per topology key (`buildDomainGroups`): values of every NodePool's

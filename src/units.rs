@@ -18,7 +18,9 @@ pub const MS: u64 = 1000;
 pub enum QuantityError {
     #[error("empty quantity")]
     Empty,
-    #[error("`{0}` is not a Kubernetes quantity (expected a number with an optional suffix such as 500m, 2, 1Gi, 512Mi, 1e3)")]
+    #[error(
+        "`{0}` is not a Kubernetes quantity (expected a number with an optional suffix such as 500m, 2, 1Gi, 512Mi, 1e3)"
+    )]
     Syntax(String),
     #[error("`{0}` is too large")]
     Overflow(String),
@@ -110,7 +112,10 @@ pub fn parse_quantity_milli(input: &str) -> Result<i64, QuantityError> {
     let mut num: u128 = mantissa;
     let mut den: u128 = 1;
     if exp2 > 0 {
-        num = num.checked_shl(exp2).filter(|v| v >> exp2 == num).ok_or_else(overflow)?;
+        num = num
+            .checked_shl(exp2)
+            .filter(|v| v >> exp2 == num)
+            .ok_or_else(overflow)?;
     }
     if exp10 >= 0 {
         if exp10 > 38 {
@@ -119,12 +124,20 @@ pub fn parse_quantity_milli(input: &str) -> Result<i64, QuantityError> {
             }
             return Err(overflow());
         }
-        num = num.checked_mul(10u128.pow(exp10 as u32)).ok_or_else(overflow)?;
+        num = num
+            .checked_mul(10u128.pow(exp10 as u32))
+            .ok_or_else(overflow)?;
     } else {
         let e = (-exp10) as u32;
         if e > 38 {
             // Anything this small rounds up to one milli-unit unless it is zero.
-            return Ok(if num == 0 { 0 } else if negative { 0 } else { 1 });
+            return Ok(if num == 0 {
+                0
+            } else if negative {
+                0
+            } else {
+                1
+            });
         }
         den = 10u128.pow(e);
     }
@@ -138,7 +151,11 @@ pub fn parse_quantity_milli(input: &str) -> Result<i64, QuantityError> {
 /// Formats a milli-value the short way Kubernetes would: `250m`, `2`, `1Gi` is not attempted;
 /// plain decimal with an `m` suffix when fractional.
 pub fn format_milli(milli: i64) -> String {
-    if milli % 1000 == 0 { format!("{}", milli / 1000) } else { format!("{milli}m") }
+    if milli % 1000 == 0 {
+        format!("{}", milli / 1000)
+    } else {
+        format!("{milli}m")
+    }
 }
 
 /// Why a duration failed to parse.
@@ -218,13 +235,17 @@ fn parse_go_duration(input: &str, hint: &'static str) -> Result<SimDuration, Dur
     // Accumulate in nanoseconds as u128.
     let mut total_ns: u128 = 0;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(syntax)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(syntax)?;
         if num_end == 0 {
             return Err(syntax());
         }
         let num = &rest[..num_end];
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let unit_ns: u128 = match unit {
@@ -246,7 +267,11 @@ fn parse_go_duration(input: &str, hint: &'static str) -> Result<SimDuration, Dur
         if int_part.len() > 20 {
             return Err(overflow());
         }
-        let int_v: u128 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| syntax())? };
+        let int_v: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| syntax())?
+        };
         let mut v = int_v.checked_mul(unit_ns).ok_or_else(overflow)?;
         if !frac_part.is_empty() {
             let digits = &frac_part[..frac_part.len().min(18)];
@@ -256,7 +281,10 @@ fn parse_go_duration(input: &str, hint: &'static str) -> Result<SimDuration, Dur
         total_ns = total_ns.checked_add(v).ok_or_else(overflow)?;
     }
     let ms = total_ns / 1_000_000;
-    u64::try_from(ms).ok().filter(|v| *v < u64::MAX / 4).ok_or_else(overflow)
+    u64::try_from(ms)
+        .ok()
+        .filter(|v| *v < u64::MAX / 4)
+        .ok_or_else(overflow)
 }
 
 /// Formats milliseconds the way Go prints a duration (`1h30m0s`, `90s` → `1m30s`, `1.5s`).
@@ -303,8 +331,15 @@ mod tests {
         assert_eq!(parse_quantity_milli("512Mi"), Ok(512 * 1024 * 1024 * 1000));
         assert_eq!(parse_quantity_milli("1e3"), Ok(1_000_000));
         assert_eq!(parse_quantity_milli("1E3"), Ok(1_000_000));
-        assert_eq!(parse_quantity_milli("1000Gi"), Ok(1000 * (1i64 << 30) * 1000));
-        assert_eq!(parse_quantity_milli("0.1m"), Ok(1), "rounds up like MilliValue");
+        assert_eq!(
+            parse_quantity_milli("1000Gi"),
+            Ok(1000 * (1i64 << 30) * 1000)
+        );
+        assert_eq!(
+            parse_quantity_milli("0.1m"),
+            Ok(1),
+            "rounds up like MilliValue"
+        );
         assert_eq!(parse_quantity_milli("1n"), Ok(1));
         assert_eq!(parse_quantity_milli("0"), Ok(0));
         assert_eq!(parse_quantity_milli(".5"), Ok(500));

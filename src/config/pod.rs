@@ -326,11 +326,9 @@ impl PodSpec {
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref());
         let na = na?;
-        let terms = na
-            .required
-            .iter()
-            .chain(na.preferred.iter().map(|p| &p.preference));
-        for t in terms {
+        // Karpenter validates the nodeSelector and the required terms only
+        // (`provisioner.go` validateAffinity); preferred terms are not checked.
+        for t in &na.required {
             if !t.match_fields.is_empty() {
                 return Some("node affinity uses matchFields".into());
             }

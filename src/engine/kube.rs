@@ -78,10 +78,19 @@ impl KubeState {
         let n = &nodes[node];
         let ready = n.state == NodeState::Ready;
         if ready {
-            let frac = |free: i64, alloc: i64| if alloc <= 0 { 0.0 } else { (free as f64 / alloc as f64).clamp(0.0, 1.0) };
+            let frac = |free: i64, alloc: i64| {
+                if alloc <= 0 {
+                    0.0
+                } else {
+                    (free as f64 / alloc as f64).clamp(0.0, 1.0)
+                }
+            };
             let ub = 50.0
                 * (frac(n.allocatable.cpu() - n.used.cpu(), n.allocatable.cpu())
-                    + frac(n.allocatable.memory() - n.used.memory(), n.allocatable.memory()));
+                    + frac(
+                        n.allocatable.memory() - n.used.memory(),
+                        n.allocatable.memory(),
+                    ));
             // Round up so float error can only widen the search.
             let b = (ub + 1e-9).ceil().clamp(0.0, 100.0) as u8;
             self.pos[node] = (b, self.buckets[b as usize].len() as u32);
@@ -89,7 +98,11 @@ impl KubeState {
         }
         self.flat[node] = KNode {
             ready,
-            simple: ready && n.host_ports.is_empty() && n.taints.iter().all(|t| t.effect == Effect::PreferNoSchedule),
+            simple: ready
+                && n.host_ports.is_empty()
+                && n.taints
+                    .iter()
+                    .all(|t| t.effect == Effect::PreferNoSchedule),
             free_cpu: n.allocatable.cpu() - n.used.cpu(),
             free_mem: n.allocatable.memory() - n.used.memory(),
             free_pods: n.allocatable.get(ResourceName::Pods) - n.used.get(ResourceName::Pods),
@@ -118,7 +131,10 @@ fn node_label(n: &Node, key: Sym) -> Option<Sym> {
 impl Engine<'_> {
     fn node_reqs(&mut self, idx: usize) -> &Requirements {
         let n = &self.nodes[idx];
-        self.kube.node_reqs.entry(idx).or_insert_with(|| Requirements::from_labels(&n.labels))
+        self.kube
+            .node_reqs
+            .entry(idx)
+            .or_insert_with(|| Requirements::from_labels(&n.labels))
     }
 
     /// Static filters that do not depend on other pods: Ready, taints, node affinity,
@@ -140,10 +156,16 @@ impl Engine<'_> {
         if !pod.requests.fits_with(&n.used, &n.allocatable) {
             return false;
         }
-        if c.host_ports.iter().any(|p| n.host_ports.iter().any(|q| p.conflicts(q))) {
+        if c.host_ports
+            .iter()
+            .any(|p| n.host_ports.iter().any(|q| p.conflicts(q)))
+        {
             return false;
         }
-        if c.node_selector.iter().any(|(k, v)| node_label(n, *k) != Some(*v)) {
+        if c.node_selector
+            .iter()
+            .any(|(k, v)| node_label(n, *k) != Some(*v))
+        {
             return false;
         }
         if !c.required_terms.is_empty() {
@@ -157,13 +179,20 @@ impl Engine<'_> {
     }
 
     /// Pods bound per topology domain of `key` that `sel` selects.
-    fn domain_counts(&self, key: Sym, pred: &dyn Fn(&PodInfo) -> bool, node_ok: &dyn Fn(&Node) -> bool) -> FxHashMap<Sym, i64> {
+    fn domain_counts(
+        &self,
+        key: Sym,
+        pred: &dyn Fn(&PodInfo) -> bool,
+        node_ok: &dyn Fn(&Node) -> bool,
+    ) -> FxHashMap<Sym, i64> {
         let mut out: FxHashMap<Sym, i64> = FxHashMap::default();
         for n in &self.nodes {
             if !matches!(n.state, NodeState::Ready | NodeState::Launched) || !node_ok(n) {
                 continue;
             }
-            let Some(d) = node_label(n, key) else { continue };
+            let Some(d) = node_label(n, key) else {
+                continue;
+            };
             let e = out.entry(d).or_insert(0);
             for pid in &n.pods {
                 if let Some(p) = self.pods.get(pid)
@@ -180,11 +209,23 @@ impl Engine<'_> {
     fn kube_topology_fit(&mut self, pod: &PodInfo, idx: usize) -> bool {
         let c = pod.constraints.clone();
         let n = &self.nodes[idx];
-        let ns_ok = |term_ns: &[Sym], all: bool, other: &PodInfo| all || if term_ns.is_empty() { other.namespace == pod.namespace } else { term_ns.contains(&other.namespace) };
+        let ns_ok = |term_ns: &[Sym], all: bool, other: &PodInfo| {
+            all || if term_ns.is_empty() {
+                other.namespace == pod.namespace
+            } else {
+                term_ns.contains(&other.namespace)
+            }
+        };
         for term in &c.anti_required {
-            let Some(d) = node_label(n, term.key) else { continue };
+            let Some(d) = node_label(n, term.key) else {
+                continue;
+            };
             let Some(sel) = &term.selector else { continue };
-            let counts = self.domain_counts(term.key, &|o| ns_ok(&term.namespaces, term.all_namespaces, o) && sel.matches(&o.labels), &|_| true);
+            let counts = self.domain_counts(
+                term.key,
+                &|o| ns_ok(&term.namespaces, term.all_namespaces, o) && sel.matches(&o.labels),
+                &|_| true,
+            );
             if counts.get(&d).copied().unwrap_or(0) > 0 {
                 return false;
             }
@@ -196,11 +237,17 @@ impl Engine<'_> {
                     continue;
                 }
                 for pid in &m.pods {
-                    let Some(o) = self.pods.get(pid) else { continue };
+                    let Some(o) = self.pods.get(pid) else {
+                        continue;
+                    };
                     for term in &o.arrival.info.constraints.anti_required {
                         let Some(sel) = &term.selector else { continue };
                         let nsok = term.all_namespaces
-                            || if term.namespaces.is_empty() { pod.namespace == o.arrival.info.namespace } else { term.namespaces.contains(&pod.namespace) };
+                            || if term.namespaces.is_empty() {
+                                pod.namespace == o.arrival.info.namespace
+                            } else {
+                                term.namespaces.contains(&pod.namespace)
+                            };
                         if nsok && sel.matches(&pod.labels) {
                             let (a, b) = (node_label(m, term.key), node_label(n, term.key));
                             if a.is_some() && a == b {
@@ -212,18 +259,31 @@ impl Engine<'_> {
             }
         }
         for term in &c.affinity_required {
-            let Some(sel) = &term.selector else { return false };
-            let counts = self.domain_counts(term.key, &|o| ns_ok(&term.namespaces, term.all_namespaces, o) && sel.matches(&o.labels), &|_| true);
-            let here = node_label(n, term.key).and_then(|d| counts.get(&d).copied()).unwrap_or(0);
+            let Some(sel) = &term.selector else {
+                return false;
+            };
+            let counts = self.domain_counts(
+                term.key,
+                &|o| ns_ok(&term.namespaces, term.all_namespaces, o) && sel.matches(&o.labels),
+                &|_| true,
+            );
+            let here = node_label(n, term.key)
+                .and_then(|d| counts.get(&d).copied())
+                .unwrap_or(0);
             if here == 0 {
                 let any = counts.values().any(|v| *v > 0);
-                let self_match = ns_ok(&term.namespaces, term.all_namespaces, pod) && sel.matches(&pod.labels);
+                let self_match =
+                    ns_ok(&term.namespaces, term.all_namespaces, pod) && sel.matches(&pod.labels);
                 if any || !self_match || node_label(n, term.key).is_none() {
                     return false;
                 }
             }
         }
-        for s in c.spreads.iter().filter(|s| s.when == WhenUnsatisfiable::DoNotSchedule) {
+        for s in c
+            .spreads
+            .iter()
+            .filter(|s| s.when == WhenUnsatisfiable::DoNotSchedule)
+        {
             if !self.spread_ok(pod, s, idx) {
                 return false;
             }
@@ -232,38 +292,57 @@ impl Engine<'_> {
     }
 
     fn spread_ok(&mut self, pod: &PodInfo, s: &SpreadConstraint, idx: usize) -> bool {
-        let Some(sel) = s.selector.clone() else { return true };
+        let Some(sel) = s.selector.clone() else {
+            return true;
+        };
         let mut sel = sel;
         for k in &s.match_label_keys {
             if let Some(v) = label_value(&pod.labels, *k) {
                 sel.exprs.push((*k, crate::model::SelOp::In, vec![v]));
             }
         }
-        let Some(d) = node_label(&self.nodes[idx], s.key) else { return false };
+        let Some(d) = node_label(&self.nodes[idx], s.key) else {
+            return false;
+        };
         let c = pod.constraints.clone();
         let honor = s.honor_affinity;
         let node_ok = |n: &Node| {
             if !honor {
                 return true;
             }
-            if c.node_selector.iter().any(|(k, v)| node_label(n, *k) != Some(*v)) {
+            if c.node_selector
+                .iter()
+                .any(|(k, v)| node_label(n, *k) != Some(*v))
+            {
                 return false;
             }
             if c.required_terms.is_empty() {
                 return true;
             }
             let r = Requirements::from_labels(&n.labels);
-            c.required_terms.iter().any(|t| r.compatible(t, false).is_ok())
+            c.required_terms
+                .iter()
+                .any(|t| r.compatible(t, false).is_ok())
         };
-        let counts = self.domain_counts(s.key, &|o| o.namespace == pod.namespace && sel.matches(&o.labels), &node_ok);
-        let min = if s.min_domains.is_some_and(|m| (counts.len() as i32) < m) { 0 } else { counts.values().copied().min().unwrap_or(0) };
+        let counts = self.domain_counts(
+            s.key,
+            &|o| o.namespace == pod.namespace && sel.matches(&o.labels),
+            &node_ok,
+        );
+        let min = if s.min_domains.is_some_and(|m| (counts.len() as i32) < m) {
+            0
+        } else {
+            counts.values().copied().min().unwrap_or(0)
+        };
         let here = counts.get(&d).copied().unwrap_or(0);
         let self_match = i64::from(sel.matches(&pod.labels));
         here + self_match - min <= i64::from(s.max_skew)
     }
 
     fn kube_fit(&mut self, pod: &PodInfo, idx: usize) -> bool {
-        self.kube_static_fit(pod, idx) && (!pod.constraints.has_topology() && self.anti_affinity_bound == 0 || self.kube_topology_fit(pod, idx))
+        self.kube_static_fit(pod, idx)
+            && (!pod.constraints.has_topology() && self.anti_affinity_bound == 0
+                || self.kube_topology_fit(pod, idx))
     }
 
     fn kube_score(&self, pod: &PodInfo, idx: usize) -> i64 {
@@ -297,7 +376,10 @@ impl Engine<'_> {
             let s = this.kube_score(&pod, i);
             let better = match *best {
                 None => true,
-                Some((bs, bi)) => s > bs || (s == bs && this.nodes[i].name.as_str() < this.nodes[bi].name.as_str()),
+                Some((bs, bi)) => {
+                    s > bs
+                        || (s == bs && this.nodes[i].name.as_str() < this.nodes[bi].name.as_str())
+                }
             };
             if better {
                 *best = Some((s, i));
@@ -313,14 +395,20 @@ impl Engine<'_> {
             && self.anti_affinity_bound == 0
             && pod.requests.0[3..].iter().all(|v| *v == 0);
         if plain {
-            let (rc, rm, rp) = (pod.requests.cpu(), pod.requests.memory(), pod.requests.get(ResourceName::Pods));
+            let (rc, rm, rp) = (
+                pod.requests.cpu(),
+                pod.requests.memory(),
+                pod.requests.get(ResourceName::Pods),
+            );
             let least = self.setup.settings.scoring == Scoring::LeastAllocated;
             // LeastAllocated: buckets from the top, stopping below the best score; otherwise
             // every Ready node.
             let order: Vec<u32> = if least {
                 Vec::new()
             } else {
-                (0..self.kube.flat.len() as u32).filter(|i| self.kube.flat[*i as usize].ready).collect()
+                (0..self.kube.flat.len() as u32)
+                    .filter(|i| self.kube.flat[*i as usize].ready)
+                    .collect()
             };
             let mut bucket = 100usize;
             let mut k_in_bucket = 0usize;
@@ -332,7 +420,12 @@ impl Engine<'_> {
                     {
                         break;
                     }
-                    match self.kube.buckets.get(bucket).and_then(|b| b.get(k_in_bucket)) {
+                    match self
+                        .kube
+                        .buckets
+                        .get(bucket)
+                        .and_then(|b| b.get(k_in_bucket))
+                    {
                         Some(i) => {
                             k_in_bucket += 1;
                             *i as usize
@@ -375,7 +468,8 @@ impl Engine<'_> {
                         mul_div_100((alloc - free + req).clamp(0, alloc), alloc)
                     }
                 };
-                let s = (score(k.free_cpu, rc, k.alloc_cpu) + score(k.free_mem, rm, k.alloc_mem)) / 2;
+                let s =
+                    (score(k.free_cpu, rc, k.alloc_cpu) + score(k.free_mem, rm, k.alloc_mem)) / 2;
                 let better = match best {
                     None => true,
                     Some((bs, bi)) => {
@@ -383,7 +477,9 @@ impl Engine<'_> {
                             || (s == bs && {
                                 let bk = self.kube.flat[bi].name_key;
                                 k.name_key < bk
-                                    || (k.name_key == bk && self.nodes[i].name.as_str() < self.nodes[bi].name.as_str())
+                                    || (k.name_key == bk
+                                        && self.nodes[i].name.as_str()
+                                            < self.nodes[bi].name.as_str())
                             })
                     }
                 };
@@ -410,18 +506,32 @@ impl Engine<'_> {
         }
         use std::ops::Bound::{Excluded, Unbounded};
         let any_constrained = self.anti_affinity_bound > 0
-            || self.pending.iter().any(|(_, _, pid)| self.pods.get(pid).is_some_and(|p| p.arrival.info.constraints.has_topology()));
-        let mut failed_classes: FxHashSet<(usize, crate::resources::Resources)> = FxHashSet::default();
+            || self.pending.iter().any(|(_, _, pid)| {
+                self.pods
+                    .get(pid)
+                    .is_some_and(|p| p.arrival.info.constraints.has_topology())
+            });
+        let mut failed_classes: FxHashSet<(usize, crate::resources::Resources)> =
+            FxHashSet::default();
         let mut cursor = self.pending.iter().next().copied();
         while let Some(key) = cursor {
-            cursor = self.pending.range((Excluded(key), Unbounded)).next().copied();
+            cursor = self
+                .pending
+                .range((Excluded(key), Unbounded))
+                .next()
+                .copied();
             let id = key.2;
-            let Some(p) = self.pods.get(&id) else { continue };
+            let Some(p) = self.pods.get(&id) else {
+                continue;
+            };
             let pod = p.arrival.info.clone();
             let constrained = pod.constraints.has_topology() || self.anti_affinity_bound > 0;
             let target = match changed {
                 Some(c) if !constrained => {
-                    let class = (std::sync::Arc::as_ptr(&pod.constraints) as usize, pod.requests);
+                    let class = (
+                        std::sync::Arc::as_ptr(&pod.constraints) as usize,
+                        pod.requests,
+                    );
                     if failed_classes.contains(&class) {
                         None
                     } else if self.kube_fit(&pod, c) {
@@ -443,7 +553,11 @@ impl Engine<'_> {
                 let n = &self.nodes[c];
                 let free = n.allocatable.sub(&n.used);
                 let (min_cpu, min_mem) = self.pending_min();
-                if free.get(ResourceName::Pods) < 1000 || free.cpu() < min_cpu || free.memory() < min_mem || n.state != NodeState::Ready {
+                if free.get(ResourceName::Pods) < 1000
+                    || free.cpu() < min_cpu
+                    || free.memory() < min_mem
+                    || n.state != NodeState::Ready
+                {
                     break;
                 }
             }

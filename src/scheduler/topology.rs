@@ -9,7 +9,8 @@
 use super::SimRng;
 use crate::labels::{self, Sym};
 use crate::model::{
-    AffinityTerm, LabelSelector, PodConstraints, PodInfo, SpreadConstraint, Taint, Toleration, untolerated,
+    AffinityTerm, LabelSelector, PodConstraints, PodInfo, SpreadConstraint, Taint, Toleration,
+    untolerated,
 };
 use crate::requirements::{Op, Requirement, Requirements};
 use rand::RngExt;
@@ -80,7 +81,10 @@ impl NodeFilter {
     pub fn matches(&self, taints: &[Taint], reqs: &Requirements, allow_undefined: bool) -> bool {
         let aff = !self.honor_affinity
             || self.requirements.is_empty()
-            || self.requirements.iter().any(|r| reqs.compatible(r, allow_undefined).is_ok());
+            || self
+                .requirements
+                .iter()
+                .any(|r| reqs.compatible(r, allow_undefined).is_ok());
         let tai = !self.honor_taints || untolerated(taints, &self.tolerations).is_none();
         aff && tai
     }
@@ -136,9 +140,18 @@ impl TopoGroup {
         self.namespaces.has(ns) && self.selector.as_ref().is_some_and(|s| s.matches(labels))
     }
 
-    fn counts_pod(&self, pod: &PodInfo, taints: &[Taint], reqs: &Requirements, allow_undefined: bool) -> bool {
+    fn counts_pod(
+        &self,
+        pod: &PodInfo,
+        taints: &[Taint],
+        reqs: &Requirements,
+        allow_undefined: bool,
+    ) -> bool {
         self.selects(pod.namespace, &pod.labels)
-            && self.filter.as_ref().is_none_or(|f| f.matches(taints, reqs, allow_undefined))
+            && self
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(taints, reqs, allow_undefined))
     }
 
     fn register(&mut self, d: Sym) {
@@ -181,7 +194,13 @@ impl TopoGroup {
         min
     }
 
-    fn next_spread(&self, pod: &PodInfo, pod_domains: &Requirement, node_domains: &Requirement, rng: &mut SimRng) -> Requirement {
+    fn next_spread(
+        &self,
+        pod: &PodInfo,
+        pod_domains: &Requirement,
+        node_domains: &Requirement,
+        rng: &mut SimRng,
+    ) -> Requirement {
         let self_selecting = self.selects(pod.namespace, &pod.labels);
         if self.key == labels::HOSTNAME
             && let Some(host) = node_domains.single_value()
@@ -228,10 +247,18 @@ impl TopoGroup {
     }
 
     fn any_compatible_pod_domain(&self, pod_domains: &Requirement) -> bool {
-        self.order.iter().any(|d| pod_domains.has(*d) && self.counts[d] > 0)
+        self.order
+            .iter()
+            .any(|d| pod_domains.has(*d) && self.counts[d] > 0)
     }
 
-    fn next_affinity(&self, pod: &PodInfo, pod_domains: &Requirement, node_domains: &Requirement, rng: &mut SimRng) -> Requirement {
+    fn next_affinity(
+        &self,
+        pod: &PodInfo,
+        pod_domains: &Requirement,
+        node_domains: &Requirement,
+        rng: &mut SimRng,
+    ) -> Requirement {
         let bootstrap = || {
             self.selects(pod.namespace, &pod.labels)
                 && (self.nonzero == 0 || !self.any_compatible_pod_domain(pod_domains))
@@ -268,8 +295,18 @@ impl TopoGroup {
             // Karpenter picks one arbitrary domain compatible with both sides (map order: RANDOM),
             // plus one arbitrary domain the pod allows; we draw both from the seeded stream.
             let both = pod_domains.intersection(node_domains);
-            let a: Vec<Sym> = self.order.iter().copied().filter(|d| both.has(*d)).collect();
-            let b: Vec<Sym> = self.order.iter().copied().filter(|d| pod_domains.has(*d)).collect();
+            let a: Vec<Sym> = self
+                .order
+                .iter()
+                .copied()
+                .filter(|d| both.has(*d))
+                .collect();
+            let b: Vec<Sym> = self
+                .order
+                .iter()
+                .copied()
+                .filter(|d| pod_domains.has(*d))
+                .collect();
             if let Some(d) = pick(a, rng) {
                 options.push(d);
             }
@@ -285,7 +322,11 @@ impl TopoGroup {
         Requirement::does_not_exist(self.key)
     }
 
-    fn next_anti_affinity(&self, pod_domains: &Requirement, node_domains: &Requirement) -> Requirement {
+    fn next_anti_affinity(
+        &self,
+        pod_domains: &Requirement,
+        node_domains: &Requirement,
+    ) -> Requirement {
         if self.key == labels::HOSTNAME
             && let Some(host) = node_domains.single_value()
         {
@@ -309,7 +350,11 @@ impl TopoGroup {
                 }
             }
         }
-        if options.is_empty() { Requirement::does_not_exist(self.key) } else { Requirement::in_values(self.key, &options) }
+        if options.is_empty() {
+            Requirement::does_not_exist(self.key)
+        } else {
+            Requirement::in_values(self.key, &options)
+        }
     }
 }
 
@@ -378,7 +423,11 @@ impl Topology {
     /// Builds the pass's topology from the domain universe, the cluster's nodes and pods bound
     /// to them (pods of this batch excluded by the caller), tracking the inverse anti-affinity
     /// of every bound pod with required anti-affinity.
-    pub fn new(domain_groups: FxHashMap<Sym, DomainGroup>, nodes: Vec<TopoNode>, placed: Vec<(PodInfo, usize)>) -> Topology {
+    pub fn new(
+        domain_groups: FxHashMap<Sym, DomainGroup>,
+        nodes: Vec<TopoNode>,
+        placed: Vec<(PodInfo, usize)>,
+    ) -> Topology {
         let mut t = Topology {
             groups: Vec::new(),
             index: FxHashMap::default(),
@@ -394,7 +443,11 @@ impl Topology {
                 let labels = t.nodes[node].labels.clone();
                 let host = t.nodes[node].hostname;
                 t.add_inverse(&pod, |key| {
-                    if key == labels::HOSTNAME { Some(host) } else { labels.get(key).and_then(|r| r.single_value()) }
+                    if key == labels::HOSTNAME {
+                        Some(host)
+                    } else {
+                        labels.get(key).and_then(|r| r.single_value())
+                    }
                 });
             }
         }
@@ -408,7 +461,9 @@ impl Topology {
 
     /// True when some inverse anti-affinity group selects this pod.
     pub fn inverse_selects(&self, pod: &PodInfo) -> bool {
-        self.inverse.iter().any(|g| g.selects(pod.namespace, &pod.labels))
+        self.inverse
+            .iter()
+            .any(|g| g.selects(pod.namespace, &pod.labels))
     }
 
     fn namespaces_of(pod: &PodInfo, term: &AffinityTerm) -> Namespaces {
@@ -456,7 +511,11 @@ impl Topology {
         if let Some(dg) = self.domain_groups.get(&g.key) {
             let honor = g.filter.as_ref().is_some_and(|f| f.honor_taints);
             for (d, taint_sets) in &dg.domains {
-                if !honor || taint_sets.iter().any(|ts| untolerated(ts, &pod.constraints.tolerations).is_none()) {
+                if !honor
+                    || taint_sets
+                        .iter()
+                        .any(|ts| untolerated(ts, &pod.constraints.tolerations).is_none())
+                {
                     g.register(*d);
                 }
             }
@@ -490,9 +549,17 @@ impl Topology {
             .affinity_required
             .iter()
             .map(|t| (TopoKind::Affinity, t))
-            .chain(c.affinity_preferred.iter().map(|(_, t)| (TopoKind::Affinity, t)))
+            .chain(
+                c.affinity_preferred
+                    .iter()
+                    .map(|(_, t)| (TopoKind::Affinity, t)),
+            )
             .chain(c.anti_required.iter().map(|t| (TopoKind::AntiAffinity, t)))
-            .chain(c.anti_preferred.iter().map(|(_, t)| (TopoKind::AntiAffinity, t)));
+            .chain(
+                c.anti_preferred
+                    .iter()
+                    .map(|(_, t)| (TopoKind::AntiAffinity, t)),
+            );
         let keys: Vec<GroupKey> = terms
             .map(|(kind, t)| GroupKey {
                 kind,
@@ -526,10 +593,17 @@ impl Topology {
         // countDomains: nodes that carry the key (and pass the filter) are domains; bound pods
         // selected by the group count in their node's domain.
         for n in &self.nodes {
-            if g.filter.as_ref().is_some_and(|f| !f.matches(&n.taints, &n.labels, false)) {
+            if g.filter
+                .as_ref()
+                .is_some_and(|f| !f.matches(&n.taints, &n.labels, false))
+            {
                 continue;
             }
-            let d = if g.key == labels::HOSTNAME { Some(n.hostname) } else { n.labels.get(g.key).and_then(|r| r.single_value()) };
+            let d = if g.key == labels::HOSTNAME {
+                Some(n.hostname)
+            } else {
+                n.labels.get(g.key).and_then(|r| r.single_value())
+            };
             if let Some(d) = d {
                 g.register(d);
             }
@@ -539,9 +613,16 @@ impl Topology {
                 continue;
             }
             let n = &self.nodes[*node];
-            let d = if g.key == labels::HOSTNAME { Some(n.hostname) } else { n.labels.get(g.key).and_then(|r| r.single_value()) };
+            let d = if g.key == labels::HOSTNAME {
+                Some(n.hostname)
+            } else {
+                n.labels.get(g.key).and_then(|r| r.single_value())
+            };
             let Some(d) = d else { continue };
-            if g.filter.as_ref().is_some_and(|f| !f.matches(&n.taints, &n.labels, false)) {
+            if g.filter
+                .as_ref()
+                .is_some_and(|f| !f.matches(&n.taints, &n.labels, false))
+            {
                 continue;
             }
             g.record(d);
@@ -574,18 +655,29 @@ impl Topology {
     ) -> Result<Requirements, TopologyError> {
         let mut out = node_reqs.clone();
         let matching = owned.iter().map(|i| &self.groups[*i]).chain(
-            self.inverse.iter().filter(|g| g.counts_pod(pod, taints, node_reqs, allow_undefined)),
+            self.inverse
+                .iter()
+                .filter(|g| g.counts_pod(pod, taints, node_reqs, allow_undefined)),
         );
         for g in matching {
-            let pod_domains = strict_pod_reqs.get(g.key).cloned().unwrap_or_else(|| Requirement::exists(g.key));
-            let node_domains = node_reqs.get(g.key).cloned().unwrap_or_else(|| Requirement::exists(g.key));
+            let pod_domains = strict_pod_reqs
+                .get(g.key)
+                .cloned()
+                .unwrap_or_else(|| Requirement::exists(g.key));
+            let node_domains = node_reqs
+                .get(g.key)
+                .cloned()
+                .unwrap_or_else(|| Requirement::exists(g.key));
             let domains = match g.kind {
                 TopoKind::Spread => g.next_spread(pod, &pod_domains, &node_domains, rng),
                 TopoKind::Affinity => g.next_affinity(pod, &pod_domains, &node_domains, rng),
                 TopoKind::AntiAffinity => g.next_anti_affinity(&pod_domains, &node_domains),
             };
             if domains.len() == 0 {
-                return Err(TopologyError { kind: g.kind, key: g.key });
+                return Err(TopologyError {
+                    kind: g.kind,
+                    key: g.key,
+                });
             }
             out.add(domains);
         }
@@ -594,12 +686,20 @@ impl Topology {
 
     /// `Record`: counts the pod in every group that selects it, and records its possible
     /// domains in the inverse groups it owns.
-    pub fn record(&mut self, pod: &PodInfo, taints: &[Taint], reqs: &Requirements, allow_undefined: bool) {
+    pub fn record(
+        &mut self,
+        pod: &PodInfo,
+        taints: &[Taint],
+        reqs: &Requirements,
+        allow_undefined: bool,
+    ) {
         for g in &mut self.groups {
             if !g.counts_pod(pod, taints, reqs, allow_undefined) {
                 continue;
             }
-            let Some(domains) = reqs.get(g.key) else { continue };
+            let Some(domains) = reqs.get(g.key) else {
+                continue;
+            };
             if g.kind == TopoKind::AntiAffinity {
                 if !domains.is_complement() {
                     for d in domains.values().to_vec() {
@@ -632,6 +732,11 @@ pub struct TopologyError {
 
 impl std::fmt::Display for TopologyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unsatisfiable {} constraint, key={}", self.kind.as_str(), self.key)
+        write!(
+            f,
+            "unsatisfiable {} constraint, key={}",
+            self.kind.as_str(),
+            self.key
+        )
     }
 }

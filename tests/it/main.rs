@@ -1,1 +1,6 @@
+//! karpsim's single integration-test binary (one link of the library, one process).
+
+mod cli;
 mod conformance;
+mod engine;
+mod scenarios;

@@ -695,7 +695,6 @@ fn kp039a_preferred_zone_relaxed_joins_inflight() {
 // The preferred term goes through karpsim's lowering: Karpenter validates only required terms
 // and the nodeSelector (provisioner.go validateAffinity), so this pod must not be ignored.
 #[test]
-#[ignore = "reason: src/config/pod.rs karpenter_ignore_reason also validates preferred node-affinity terms, so a preferred hostname term makes the pod ignored; Karpenter (provisioner.go validateAffinity) validates only required terms and the nodeSelector"]
 fn kp039b_preferred_hostname_not_validated() {
     let mut env = Env::new().with_pool(NodePool::new("np-0"));
     let spec = config::PodSpec {
