@@ -325,27 +325,38 @@ fn write_reports(
 }
 
 fn cmd_validate(path: &Path) -> ExitCode {
-    let p = match prepare(path) {
-        Ok(p) => p,
+    let (p, mut problems) = match prepare(path) {
+        Ok(p) => (Some(p), 0usize),
         Err(errs) => {
             for e in &errs {
                 eprintln!("error: {e}");
             }
-            eprintln!("{} problem(s) found", errs.len());
-            return ExitCode::from(2);
+            (None, errs.len())
         }
     };
-    let mut problems = 0usize;
+    // The trace is checked even when other inputs failed, so that every problem is listed at
+    // once (without templates, a row's template name cannot be checked).
+    let trace = match &p {
+        Some(p) => p
+            .loaded
+            .scenario
+            .workload
+            .pods
+            .clone()
+            .map(|t| (t, !p.compiled.templates.is_empty())),
+        None => trace_of_broken_scenario(path),
+    };
     let mut rows = 0u64;
-    if let Some(trace) = &p.loaded.scenario.workload.pods {
-        let requests_optional = !p.compiled.templates.is_empty();
-        match TraceReader::open(trace, requests_optional) {
+    if let Some((trace, requests_optional)) = &trace {
+        match TraceReader::open(trace, *requests_optional) {
             Err(e) => {
                 eprintln!("error: {e}");
                 problems += 1;
             }
             Ok(reader) => {
-                let mut b = ArrivalBuilder::new(&p.compiled.templates);
+                let mut b = p
+                    .as_ref()
+                    .map(|p| ArrivalBuilder::new(&p.compiled.templates));
                 for r in reader {
                     rows += 1;
                     match r {
@@ -354,7 +365,9 @@ fn cmd_validate(path: &Path) -> ExitCode {
                             problems += 1;
                         }
                         Ok(row) => {
-                            if let Err(e) = b.arrival(&row) {
+                            if let Some(b) = &mut b
+                                && let Err(e) = b.arrival(&row)
+                            {
                                 eprintln!("error: {}:{}: {e}", trace.display(), row.line);
                                 problems += 1;
                             }
@@ -364,10 +377,10 @@ fn cmd_validate(path: &Path) -> ExitCode {
             }
         }
     }
-    if problems > 0 {
+    let Some(p) = p.filter(|_| problems == 0) else {
         eprintln!("{problems} problem(s) found");
         return ExitCode::from(2);
-    }
+    };
     println!(
         "{}: ok ({} NodePools usable, {} skipped; {} EC2NodeClasses; {} trace rows)",
         path.display(),
@@ -380,6 +393,18 @@ fn cmd_validate(path: &Path) -> ExitCode {
         println!("note: {n}");
     }
     ExitCode::SUCCESS
+}
+
+/// The trace of a scenario whose inputs did not all load (and whether its rows may omit
+/// requests), when the scenario file names one that exists.
+fn trace_of_broken_scenario(path: &Path) -> Option<(PathBuf, bool)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut errors = Vec::new();
+    let (s, _) = config::scenario::parse_scenario_text(&text, path, &dir, &mut errors);
+    let w = s?.workload;
+    let trace = w.pods?;
+    trace.is_file().then_some((trace, w.templates.is_some()))
 }
 
 fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usize) -> ExitCode {

@@ -911,6 +911,10 @@ impl<'a> Engine<'a> {
             }
             created.push(self.create_claim(claim));
         }
+        if created.is_empty() && errors_total == 0 {
+            // Every pending pod fits capacity that exists or is launching: nothing to decide.
+            return;
+        }
         self.rec.decision(&serde_json::json!({
             "time": secs(self.now), "kind": "provisioning-pass",
             "pending_pods": pending.len(), "nominated_to_existing": nominated,

@@ -27,6 +27,61 @@ fn opt_secs(ms: Option<u64>) -> String {
     ms.map(|v| format!("{}", secs(v))).unwrap_or_default()
 }
 
+/// The files a report folder holds (besides `*.svg` plots). An existing output folder is
+/// replaced only when it holds nothing else, so `--out` never deletes a user's files.
+pub const REPORT_FILES: &[&str] = &[
+    "summary.json",
+    "summary.md",
+    "nodes.csv",
+    "pods.csv",
+    "timeline.csv",
+    "decisions.jsonl",
+    "manifest.json",
+];
+
+/// Gives an output folder without a final name (`.`, `..`, `a/..`) its real path.
+fn resolve_out(dir: &Path) -> std::io::Result<PathBuf> {
+    if dir.file_name().is_some() {
+        return Ok(dir.to_path_buf());
+    }
+    let real = fs::canonicalize(dir)?;
+    if real.file_name().is_none() {
+        return Err(std::io::Error::other(format!(
+            "`{}` cannot be a report folder",
+            dir.display()
+        )));
+    }
+    Ok(real)
+}
+
+/// Fails unless `dir` is absent or a folder holding only report files.
+fn check_replaceable(dir: &Path) -> std::io::Result<()> {
+    let meta = match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(m) => m,
+    };
+    if !meta.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "`{}` exists and is not a folder",
+            dir.display()
+        )));
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let known = REPORT_FILES.contains(&name.as_str()) || name.ends_with(".svg");
+        if !known || !entry.file_type()?.is_file() {
+            return Err(std::io::Error::other(format!(
+                "`{}` exists and holds `{name}`, which is not a karpsim report file; \
+                 remove it or choose another --out folder",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Streams the engine's records to CSV/JSONL files in a staging folder.
 pub struct FileRecorder {
     pub staging: PathBuf,
@@ -40,6 +95,8 @@ pub struct FileRecorder {
 impl FileRecorder {
     /// Creates the staging folder next to `final_dir` and opens the streamed files.
     pub fn create(final_dir: &Path) -> std::io::Result<FileRecorder> {
+        let final_dir = &resolve_out(final_dir)?;
+        check_replaceable(final_dir)?;
         let parent = final_dir.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent)?;
         let base = final_dir
@@ -166,14 +223,18 @@ impl FileRecorder {
         })();
         let staging = self.staging.clone();
         drop(self);
-        if let Err(e) = result {
+        let result = result.and_then(|()| {
+            let final_dir = &resolve_out(final_dir)?;
+            check_replaceable(final_dir)?;
+            if final_dir.exists() {
+                fs::remove_dir_all(final_dir)?;
+            }
+            fs::rename(&staging, final_dir)
+        });
+        if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
-            return Err(e);
         }
-        if final_dir.exists() {
-            fs::remove_dir_all(final_dir)?;
-        }
-        fs::rename(&staging, final_dir)
+        result
     }
 
     /// Removes the staging folder (on failure).
