@@ -195,6 +195,10 @@ struct PodData {
     reqs: Requirements,
     strict: Requirements,
     owned: Vec<usize>,
+    /// Unrelaxed, and every owned topology group is anti-affinity: adding pods to a NodeClaim
+    /// can then only make this pod fit worse (resources shrink, requirements narrow,
+    /// anti-affinity counts grow), so a rejection holds for the rest of the pass.
+    monotone: bool,
 }
 
 /// One scheduling pass.
@@ -213,6 +217,12 @@ pub struct Scheduler<'a> {
     candidates: Vec<Vec<u32>>,
     /// Placeholder hostnames of this pass, reused across passes.
     hostnames: &'a mut Vec<Sym>,
+    /// Per template: the bound of a fresh NodeClaim over this pass's candidates.
+    template_bound: Vec<Option<Resources>>,
+    /// NodeClaims that rejected a monotone pod class (bitset by claim index).
+    reject_memo: FxHashMap<(usize, Sym, Resources, Vec<(Sym, Sym)>), Vec<u64>>,
+    /// Topology groups of unrelaxed pods, by (constraints ptr, namespace).
+    groups_cache: FxHashMap<(usize, Sym), Vec<usize>>,
     /// For plain pods: (constraints ptr, requests) → first existing node worth trying.
     first_fit_hint: FxHashMap<(usize, Resources), usize>,
 }
@@ -320,6 +330,9 @@ impl<'a> Scheduler<'a> {
             candidates,
             hostnames,
             first_fit_hint: FxHashMap::default(),
+            groups_cache: FxHashMap::default(),
+            reject_memo: FxHashMap::default(),
+            template_bound: vec![None; input.templates.len()],
         }
     }
 
@@ -374,19 +387,39 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn pod_data(&mut self, pod: &PodInfo, c: &PodConstraints) -> PodData {
+    fn pod_data(&mut self, pod: &PodInfo, c: &PodConstraints, relaxed: bool) -> PodData {
         let reqs = c.requirements(false);
         let strict = if c.preferred_terms.is_empty() {
             reqs.clone()
         } else {
             c.requirements(true)
         };
-        let owned = if c.has_topology() {
+        let owned = if !c.has_topology() {
+            Vec::new()
+        } else if relaxed || c.spreads.iter().any(|s| !s.match_label_keys.is_empty()) {
             self.topology.groups_for(pod, c)
         } else {
-            Vec::new()
+            // Pods sharing constraints (and namespace) share their groups.
+            let key = (Arc::as_ptr(&pod.constraints) as usize, pod.namespace);
+            match self.groups_cache.get(&key) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = self.topology.groups_for(pod, c);
+                    self.groups_cache.insert(key, g.clone());
+                    g
+                }
+            }
         };
+        // Hostname spreads compare a host's own count with maxSkew (the global minimum is 0),
+        // so they are as monotone as anti-affinity.
+        let monotone = !relaxed
+            && owned.iter().all(|g| match self.topology.group_kind(*g) {
+                topology::TopoKind::AntiAffinity => true,
+                topology::TopoKind::Spread => self.topology.group_key(*g) == labels::HOSTNAME,
+                topology::TopoKind::Affinity => false,
+            });
         PodData {
+            monotone,
             reqs,
             strict,
             owned,
@@ -403,7 +436,8 @@ impl<'a> Scheduler<'a> {
             c.to_mut().drop_preferences();
         }
         loop {
-            let data = self.pod_data(pod, &c);
+            let relaxed = matches!(c, std::borrow::Cow::Owned(_));
+            let data = self.pod_data(pod, &c, relaxed);
             match self.add(pod, &c, &data) {
                 Ok(p) => return Ok(p),
                 Err(e) => {
@@ -520,17 +554,52 @@ impl<'a> Scheduler<'a> {
     }
 
     fn add_to_inflight(&mut self, pod: &PodInfo, c: &PodConstraints, data: &PodData) -> bool {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let mut cursor = self.order.iter().next().copied();
-        while let Some(key) = cursor {
+        // `can_add` never touches the order or the memo, so both are lent out while walked.
+        let order = std::mem::take(&mut self.order);
+        let mut memo = std::mem::take(&mut self.reject_memo);
+        let mut bits = if data.monotone {
+            let key = (
+                Arc::as_ptr(&pod.constraints) as usize,
+                pod.namespace,
+                pod.requests,
+                pod.labels.to_vec(),
+            );
+            Some(memo.entry(key).or_default())
+        } else {
+            None
+        };
+        let mut chosen = None;
+        for key in order.iter() {
             let ci = key.2;
-            if let Ok(upd) = self.can_add(ci, pod, c, data, false) {
-                self.commit(ci, pod, c, upd);
-                return true;
+            if let Some(b) = bits.as_ref()
+                && b.get(ci / 64).is_some_and(|w| w & (1 << (ci % 64)) != 0)
+            {
+                continue;
             }
-            cursor = self.order.range((Excluded(key), Unbounded)).next().copied();
+            match self.can_add(ci, pod, c, data, false) {
+                Ok(upd) => {
+                    chosen = Some((ci, upd));
+                    break;
+                }
+                Err(_) => {
+                    if let Some(b) = bits.as_deref_mut() {
+                        if b.len() <= ci / 64 {
+                            b.resize(ci / 64 + 1, 0);
+                        }
+                        b[ci / 64] |= 1 << (ci % 64);
+                    }
+                }
+            }
         }
-        false
+        self.order = order;
+        self.reject_memo = memo;
+        match chosen {
+            Some((ci, upd)) => {
+                self.commit(ci, pod, c, upd);
+                true
+            }
+            None => false,
+        }
     }
 
     fn add_to_new(
@@ -593,7 +662,20 @@ impl<'a> Scheduler<'a> {
                 count: 0,
                 seq: 0,
             };
-            claim.bound = self.bound_of(&claim);
+            // A fresh claim's bound depends only on the template's candidates: computed once
+            // per pass unless limits filtered them.
+            claim.bound = if self.remaining[ti].is_some() {
+                self.bound_of(&claim)
+            } else {
+                match self.template_bound[ti] {
+                    Some(b) => b,
+                    None => {
+                        let b = self.bound_of(&claim);
+                        self.template_bound[ti] = Some(b);
+                        b
+                    }
+                }
+            };
             self.claims.push(claim);
             let ci = self.claims.len() - 1;
             match self.can_add(ci, pod, c, data, self.input.min_values_best_effort) {
@@ -647,20 +729,23 @@ impl<'a> Scheduler<'a> {
         c: &PodConstraints,
         data: &PodData,
         relax_min_values: bool,
-    ) -> Result<ClaimUpdate, String> {
+    ) -> Result<ClaimUpdate, Reject> {
         let t = &self.input.templates[self.claims[ci].template];
         let claim = &self.claims[ci];
         // Quick reject on resources: no option can hold the union.
         if !claim.requests.fits_with(&pod.requests, &claim.bound) {
-            return Err("no instance type has enough resources".into());
+            return Err(Reject::NoType(
+                "no instance type has enough resources",
+                claim.requests.add(&pod.requests),
+            ));
         }
         if let Some(taint) = untolerated(&t.taints, &c.tolerations) {
-            return Err(format!("did not tolerate taint {taint}"));
+            return Err(Reject::Taint(taint.clone()));
         }
         claim
             .requirements
             .compatible(&data.reqs, true)
-            .map_err(|e| format!("incompatible requirements, {e}"))?;
+            .map_err(Reject::Requirements)?;
         let plain = self.topology_free(pod, data);
         let mut merged = if data.reqs.is_empty() {
             None
@@ -680,8 +765,8 @@ impl<'a> Scheduler<'a> {
                     true,
                     self.rng,
                 )
-                .map_err(|e| e.to_string())?;
-            base.compatible(&topo, true).map_err(|e| e.to_string())?;
+                .map_err(Reject::Topology)?;
+            base.compatible(&topo, true).map_err(Reject::Requirements)?;
             merged = Some(base.merged(&topo));
         }
         let claim = &self.claims[ci];
@@ -726,9 +811,7 @@ impl<'a> Scheduler<'a> {
                     relax_min_values_to(&mut r, its, &survivors);
                     relaxed = Some(r);
                 } else {
-                    return Err(format!(
-                        "minValues requirement is not met for {key} (need {need}, have {have})"
-                    ));
+                    return Err(Reject::MinValues(key, need, have));
                 }
             }
         }
@@ -739,7 +822,7 @@ impl<'a> Scheduler<'a> {
                 (_, _, false) => "no instance type has the required offering",
                 _ => "no instance type met the requirements/resources/offering tuple",
             };
-            return Err(format!("{why}, requirements={reqs}, resources={:?}", total));
+            return Err(Reject::NoType(why, total));
         }
         Ok(ClaimUpdate {
             requirements: relaxed.or(merged),
@@ -749,6 +832,7 @@ impl<'a> Scheduler<'a> {
 
     fn commit(&mut self, ci: usize, pod: &PodInfo, c: &PodConstraints, upd: ClaimUpdate) {
         let was_new = self.claims[ci].count == 0;
+        let options_changed = self.claims[ci].options.len() != upd.options.len();
         {
             let claim = &mut self.claims[ci];
             claim.pods.push(pod.id);
@@ -762,8 +846,10 @@ impl<'a> Scheduler<'a> {
             }
             claim.host_ports.extend(c.host_ports.iter().copied());
         }
-        let b = self.bound_of(&self.claims[ci]);
-        self.claims[ci].bound = b;
+        if was_new || options_changed {
+            let b = self.bound_of(&self.claims[ci]);
+            self.claims[ci].bound = b;
+        }
         if !self.topology.is_empty() {
             let t = &self.input.templates[self.claims[ci].template];
             let reqs = self.claims[ci].requirements.clone();
@@ -833,6 +919,33 @@ impl<'a> Scheduler<'a> {
             pods: c.pods,
             hostname: c.hostname,
         })
+    }
+}
+
+/// Why a pod does not fit a NodeClaim (formatted only when reported).
+#[derive(Debug)]
+enum Reject {
+    Taint(Taint),
+    Requirements(crate::requirements::Incompatible),
+    Topology(topology::TopologyError),
+    MinValues(Sym, u32, u32),
+    NoType(&'static str, Resources),
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reject::Taint(t) => write!(f, "did not tolerate taint {t}"),
+            Reject::Requirements(e) => write!(f, "incompatible requirements, {e}"),
+            Reject::Topology(e) => write!(f, "{e}"),
+            Reject::MinValues(k, need, have) => {
+                write!(
+                    f,
+                    "minValues requirement is not met for {k} (need {need}, have {have})"
+                )
+            }
+            Reject::NoType(why, total) => write!(f, "{why}, resources={total:?}"),
+        }
     }
 }
 

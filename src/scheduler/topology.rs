@@ -454,6 +454,16 @@ impl Topology {
         t
     }
 
+    /// The kind of group `g`.
+    pub fn group_kind(&self, g: usize) -> TopoKind {
+        self.groups[g].kind
+    }
+
+    /// The topology key of group `g`.
+    pub fn group_key(&self, g: usize) -> Sym {
+        self.groups[g].key
+    }
+
     /// True when the pass has no topology group at all (fast path for plain pods).
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.inverse.is_empty()
@@ -653,25 +663,36 @@ impl Topology {
         allow_undefined: bool,
         rng: &mut SimRng,
     ) -> Result<Requirements, TopologyError> {
-        let mut out = node_reqs.clone();
+        // Compute every group's domains first; the node requirements are copied only when all
+        // of them can be met (most candidates fail, and fail cheaply).
+        let exists = |k: Sym| Requirement::exists(k);
         let matching = owned.iter().map(|i| &self.groups[*i]).chain(
             self.inverse
                 .iter()
                 .filter(|g| g.counts_pod(pod, taints, node_reqs, allow_undefined)),
         );
+        let mut found: Vec<Requirement> = Vec::new();
         for g in matching {
-            let pod_domains = strict_pod_reqs
-                .get(g.key)
-                .cloned()
-                .unwrap_or_else(|| Requirement::exists(g.key));
-            let node_domains = node_reqs
-                .get(g.key)
-                .cloned()
-                .unwrap_or_else(|| Requirement::exists(g.key));
+            let pod_owned;
+            let pod_domains = match strict_pod_reqs.get(g.key) {
+                Some(r) => r,
+                None => {
+                    pod_owned = exists(g.key);
+                    &pod_owned
+                }
+            };
+            let node_owned;
+            let node_domains = match node_reqs.get(g.key) {
+                Some(r) => r,
+                None => {
+                    node_owned = exists(g.key);
+                    &node_owned
+                }
+            };
             let domains = match g.kind {
-                TopoKind::Spread => g.next_spread(pod, &pod_domains, &node_domains, rng),
-                TopoKind::Affinity => g.next_affinity(pod, &pod_domains, &node_domains, rng),
-                TopoKind::AntiAffinity => g.next_anti_affinity(&pod_domains, &node_domains),
+                TopoKind::Spread => g.next_spread(pod, pod_domains, node_domains, rng),
+                TopoKind::Affinity => g.next_affinity(pod, pod_domains, node_domains, rng),
+                TopoKind::AntiAffinity => g.next_anti_affinity(pod_domains, node_domains),
             };
             if domains.len() == 0 {
                 return Err(TopologyError {
@@ -679,7 +700,11 @@ impl Topology {
                     key: g.key,
                 });
             }
-            out.add(domains);
+            found.push(domains);
+        }
+        let mut out = node_reqs.clone();
+        for d in found {
+            out.add(d);
         }
         Ok(out)
     }
