@@ -342,6 +342,16 @@ struct Batcher {
     check_scheduled: bool,
 }
 
+/// Running node counts for the timeline.
+#[derive(Debug, Default, Clone)]
+struct NodeCounts {
+    on_demand: u32,
+    spot: u32,
+    reserved: u32,
+    not_ready: u32,
+    cost_per_hour: f64,
+}
+
 /// Named RNG streams, one per subsystem, each derived from (seed, name).
 pub struct Rngs {
     pub provisioning: SimRng,
@@ -420,6 +430,10 @@ pub struct Engine<'a> {
     ns_cost: FxHashMap<Sym, f64>,
     idle_cost: f64,
     kube: kube::KubeState,
+    counts: NodeCounts,
+    /// Nodes with an instance in a pass's order (initialized first, then by name); rebuilt
+    /// when a node launches, turns Ready or goes away.
+    pass_order: Option<Vec<usize>>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -465,6 +479,8 @@ impl<'a> Engine<'a> {
             idle_cost: 0.0,
             kube: kube::KubeState::default(),
             work: 0,
+            counts: NodeCounts::default(),
+            pass_order: None,
         };
         for (i, x) in setup.existing.iter().enumerate() {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
@@ -501,6 +517,7 @@ impl<'a> Engine<'a> {
         e.summary.nodes_peak = e.alive_nodes;
         for i in 0..e.nodes.len() {
             e.kube.reindex(&e.nodes, i);
+            e.count_alive(i, true);
         }
         e
     }
@@ -756,19 +773,31 @@ impl<'a> Engine<'a> {
             min_req = min_req.min(&p.requests);
         }
         // Existing nodes: initialized first, then by name.
-        let mut node_idx: Vec<usize> = (0..self.nodes.len())
-            .filter(|i| {
-                let n = &self.nodes[*i];
-                matches!(n.state, NodeState::Launched | NodeState::Ready)
-                    && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
+        if self.pass_order.is_none() {
+            let mut order: Vec<usize> = (0..self.nodes.len())
+                .filter(|i| matches!(self.nodes[*i].state, NodeState::Launched | NodeState::Ready))
+                .collect();
+            order.sort_by(|a, b| {
+                let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
+                (x.state != NodeState::Ready)
+                    .cmp(&(y.state != NodeState::Ready))
+                    .then_with(|| x.name.as_str().cmp(y.name.as_str()))
+            });
+            self.pass_order = Some(order);
+        }
+        let node_idx: Vec<usize> = self
+            .pass_order
+            .as_ref()
+            .map(|o| {
+                o.iter()
+                    .copied()
+                    .filter(|i| {
+                        let n = &self.nodes[*i];
+                        needs_topology || min_req.fits_with(&n.used, &n.allocatable)
+                    })
+                    .collect()
             })
-            .collect();
-        node_idx.sort_by(|a, b| {
-            let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
-            (x.state != NodeState::Ready)
-                .cmp(&(y.state != NodeState::Ready))
-                .then_with(|| x.name.as_str().cmp(y.name.as_str()))
-        });
+            .unwrap_or_default();
         let existing: Vec<ExistingNode> = node_idx
             .iter()
             .map(|i| {
@@ -1060,6 +1089,8 @@ impl<'a> Engine<'a> {
                 n.ds_overhead = ds;
                 let ready = n.ready_at_ms.max(self.now);
                 self.summary.nodes_launched += 1;
+                self.pass_order = None;
+                self.count_alive(idx, false);
                 self.alive_nodes += 1;
                 self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
                 self.push(ready, Ev::Ready(idx as u32));
@@ -1200,6 +1231,8 @@ impl<'a> Engine<'a> {
         }
         n.state = NodeState::Ready;
         n.ready_ms = Some(self.now);
+        self.counts.not_ready -= 1;
+        self.pass_order = None;
         // Registration removes Karpenter's unregistered taint; initialization waits for the
         // startup taints, which their owners remove as the node turns Ready.
         if let Some(ti) = n.template {
@@ -1321,36 +1354,38 @@ impl<'a> Engine<'a> {
     }
 
     fn sample(&mut self) {
-        let mut row = TimelineRow {
+        let c = &self.counts;
+        let row = TimelineRow {
             time_ms: self.now,
-            nodes_on_demand: 0,
-            nodes_spot: 0,
-            nodes_reserved: 0,
-            nodes_not_ready: 0,
-            cost_per_hour: 0.0,
+            nodes_on_demand: c.on_demand,
+            nodes_spot: c.spot,
+            nodes_reserved: c.reserved,
+            nodes_not_ready: c.not_ready,
+            cost_per_hour: c.cost_per_hour,
             pending_pods: self.pending.len() as u32,
             cpu_requested_millis: self.bound_requests.cpu(),
             cpu_allocatable_millis: self.ready_allocatable.cpu(),
             memory_requested_bytes: self.bound_requests.memory() / 1000,
             memory_allocatable_bytes: self.ready_allocatable.memory() / 1000,
         };
-        for n in &self.nodes {
-            if !matches!(n.state, NodeState::Launched | NodeState::Ready) {
-                continue;
-            }
-            if n.state != NodeState::Ready {
-                row.nodes_not_ready += 1;
-            }
-            if n.capacity_type == labels::SPOT {
-                row.nodes_spot += 1;
-            } else if n.capacity_type == labels::RESERVED {
-                row.nodes_reserved += 1;
-            } else {
-                row.nodes_on_demand += 1;
-            }
-            row.cost_per_hour += n.price;
-        }
         self.rec.timeline(&row);
+    }
+
+    /// Counts a node that now has an instance (launched or existing).
+    fn count_alive(&mut self, idx: usize, ready: bool) {
+        let n = &self.nodes[idx];
+        let c = &mut self.counts;
+        if n.capacity_type == labels::SPOT {
+            c.spot += 1;
+        } else if n.capacity_type == labels::RESERVED {
+            c.reserved += 1;
+        } else {
+            c.on_demand += 1;
+        }
+        if !ready {
+            c.not_ready += 1;
+        }
+        c.cost_per_hour += n.price;
     }
 
     fn finish(mut self) -> RunSummary {

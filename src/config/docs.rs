@@ -36,6 +36,7 @@ pub(crate) fn yaml_error(file: &Path, e: &serde_yaml::Error, field: &str) -> Con
 /// skipped, since the parser cannot resynchronize); documents before the error are returned.
 pub(crate) fn read_documents(text: &str, file: &Path, errors: &mut Vec<ConfigError>) -> Vec<Doc> {
     let mut values = Vec::new();
+    let mut broken = false;
     for de in serde_yaml::Deserializer::from_str(text) {
         match Value::deserialize(de) {
             Ok(mut v) => {
@@ -47,6 +48,7 @@ pub(crate) fn read_documents(text: &str, file: &Path, errors: &mut Vec<ConfigErr
             }
             Err(e) => {
                 errors.push(yaml_error(file, &e, ""));
+                broken = true;
                 break;
             }
         }
@@ -57,9 +59,12 @@ pub(crate) fn read_documents(text: &str, file: &Path, errors: &mut Vec<ConfigErr
         positions.push(PosIndex::default());
     }
     // The scanner and libyaml must agree on the document count; if they do not (exotic
-    // syntax), positions are dropped rather than misattributed.
-    let aligned = positions.len() == values.len();
-    if !aligned {
+    // syntax), positions are dropped rather than misattributed. After a syntax error the
+    // documents read before it still line up with the scanner's first ones.
+    let aligned = positions.len() == values.len() || (broken && positions.len() > values.len());
+    if aligned {
+        positions.truncate(values.len());
+    } else {
         positions.clear();
     }
     let mut pos_iter = positions.into_iter();
@@ -96,6 +101,16 @@ mod tests {
                 "{text:?}: positions lost"
             );
         }
+    }
+
+    #[test]
+    fn documents_before_a_syntax_error_keep_their_positions() {
+        let mut errs = Vec::new();
+        let docs = read_documents("a: 1\nb: 2\n---\nc: [1, 2\n", Path::new("t.yaml"), &mut errs);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(docs.len(), 1);
+        let pos = docs[0].pos.as_ref().expect("positions of the first document");
+        assert_eq!(pos.key("b").map(|p| p.line), Some(2));
     }
 
     #[test]

@@ -1072,15 +1072,8 @@ fn read_file(
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(s) => Some(s),
-            Err(_) => {
-                errors.push(ConfigError {
-                    file: path.to_path_buf(),
-                    line: None,
-                    column: None,
-                    field: String::new(),
-                    message: "the file is not UTF-8 text".into(),
-                    suggestion: None,
-                });
+            Err(e) => {
+                errors.push(not_utf8(path, &e));
                 None
             }
         },
@@ -1088,6 +1081,21 @@ fn read_file(
             missing_file(scenario, pos, field, path, &e.to_string(), errors);
             None
         }
+    }
+}
+
+/// The error for a file that is not UTF-8, located at its first bad byte.
+fn not_utf8(path: &Path, e: &std::string::FromUtf8Error) -> ConfigError {
+    let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+    let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    ConfigError {
+        file: path.to_path_buf(),
+        line: Some(good.iter().filter(|b| **b == b'\n').count() + 1),
+        column: Some(col),
+        field: String::new(),
+        message: "the file is not UTF-8 text".into(),
+        suggestion: None,
     }
 }
 
@@ -1152,8 +1160,9 @@ pub(crate) fn parse_scenario_text(
 /// pod trace and catalog CSVs are not read; their existence is checked.
 pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
     let mut errors = Vec::new();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match std::fs::read(path).map(String::from_utf8) {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(ConfigErrors(vec![not_utf8(path, &e)])),
         Err(e) => {
             return Err(ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),

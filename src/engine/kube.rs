@@ -42,6 +42,9 @@ struct KNode {
     free_pods: i64,
     alloc_cpu: i64,
     alloc_mem: i64,
+    /// 50 / allocatable, for a cheap upper estimate of the score.
+    inv_cpu: f64,
+    inv_mem: f64,
     /// The first 16 bytes of the node name, big-endian: orders names without the interner.
     name_key: u128,
 }
@@ -108,6 +111,8 @@ impl KubeState {
             free_pods: n.allocatable.get(ResourceName::Pods) - n.used.get(ResourceName::Pods),
             alloc_cpu: n.allocatable.cpu(),
             alloc_mem: n.allocatable.memory(),
+            inv_cpu: if n.allocatable.cpu() > 0 { 50.0 / n.allocatable.cpu() as f64 } else { 0.0 },
+            inv_mem: if n.allocatable.memory() > 0 { 50.0 / n.allocatable.memory() as f64 } else { 0.0 },
             name_key: name_key(n.name.as_str()),
         };
     }

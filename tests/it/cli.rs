@@ -531,6 +531,50 @@ fn invalid_yaml_names_the_file_and_line() {
 }
 
 #[test]
+fn problems_before_a_yaml_syntax_error_keep_their_lines() {
+    // An unknown key in the first document (the EC2NodeClass), a syntax error in the second.
+    let fx = Fixture::quickstart();
+    fx.edit(NP, "amiFamily: AL2023", "amiFamliy: AL2023");
+    fx.edit(NP, "values: [\"amd64\"]", "values: [\"amd64\"");
+    let o = karpsim(fx.root(), &["validate", "scenario.yaml"]);
+    assert_eq!(o.code, Some(2), "{}", o.describe());
+    let site = format!("default.yaml:{}:", fx.line_of(NP, "amiFamliy"));
+    assert!(
+        o.stderr.lines().any(|l| l.contains(&site) && l.contains("spec.amiFamliy") && l.contains("did you mean `amiFamily`?")),
+        "{}",
+        o.describe()
+    );
+    assert!(o.stderr.contains("invalid YAML"), "{}", o.describe());
+}
+
+#[test]
+fn non_utf8_files_are_located() {
+    let fx = Fixture::quickstart();
+    let mut np = fx.read(NP).into_bytes();
+    let at = fx.read(NP).find("amiFamily: AL2023").unwrap() + "amiFamily: ".len();
+    np[at] = 0xff;
+    fx.write_bytes(NP, &np);
+    let line = String::from_utf8_lossy(&np[..at]).matches('\n').count() + 1;
+    assert_rejected(&fx, "default.yaml", line, "UTF-8", &[]);
+
+    let fx = Fixture::quickstart();
+    let mut sc = fx.read("scenario.yaml").into_bytes();
+    sc.extend_from_slice(b"# caf\xe9\n");
+    fx.write_bytes("scenario.yaml", &sc);
+    let line = String::from_utf8_lossy(&sc).lines().count();
+    assert_rejected(&fx, "scenario.yaml", line, "UTF-8", &[]);
+
+    let fx = Fixture::quickstart();
+    let mut tr = fx.read(TRACE).into_bytes();
+    let at = fx.read(TRACE).match_indices('\n').nth(9).unwrap().0 + 1; // line 11
+    tr.splice(at..at, *b"\xff");
+    fx.write_bytes(TRACE, &tr);
+    let o = karpsim(fx.root(), &["validate", "scenario.yaml"]);
+    assert_eq!(o.code, Some(2), "{}", o.describe());
+    assert!(o.stderr.contains("quickstart.csv:11"), "{}", o.describe());
+}
+
+#[test]
 fn missing_or_unreadable_scenario_is_exit_2() {
     let fx = Fixture::quickstart();
     for args in [
@@ -1479,6 +1523,16 @@ fn fuzz(seed: u64, cases: usize, targets: &[&str], run_every: usize) -> Vec<Stri
             continue;
         }
         if v.code == Some(2) {
+            for l in v.stderr.lines().filter(|l| l.starts_with("error:")) {
+                let rest = &l[7..];
+                let loc: Vec<&str> = rest.splitn(3, ':').collect();
+                if loc.len() < 3 || loc[1].trim().parse::<u64>().is_err() {
+                    eprintln!("NOLINE {target}: {l}");
+                    std::fs::create_dir_all("/tmp/noline").unwrap();
+                    std::fs::write(format!("/tmp/noline/{seed}-{case}-{target}"), &bytes).unwrap();
+                    std::fs::write(format!("/tmp/noline/{seed}-{case}-{target}.err"), &v.stderr).unwrap();
+                }
+            }
             rejected += 1;
             if !v.stderr.contains("error") {
                 failures.push(show("validate exited 2 without an error message", &v));
