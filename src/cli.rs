@@ -157,8 +157,20 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
             )
         };
     let compiled = compile::compile(&loaded, &catalog).map_err(|errs| {
+        // Lowering problems are about scenario fields: point at them in the scenario file.
+        let pos = std::fs::read_to_string(path).ok().and_then(|text| {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            config::scenario::parse_scenario_text(&text, path, &dir, &mut Vec::new()).1
+        });
         errs.iter()
-            .map(|e| format!("{}: {e}", path.display()))
+            .map(|e| {
+                let at = pos
+                    .as_ref()
+                    .and_then(|p| p.value(&e.field))
+                    .map(|p| format!(":{}:{}", p.line, p.col))
+                    .unwrap_or_default();
+                format!("{}{at}: {e}", path.display())
+            })
             .collect::<Vec<_>>()
     })?;
     Ok(Prepared {

@@ -777,14 +777,18 @@ impl<'a> Engine<'a> {
             let mut order: Vec<usize> = (0..self.nodes.len())
                 .filter(|i| matches!(self.nodes[*i].state, NodeState::Launched | NodeState::Ready))
                 .collect();
-            order.sort_by(|a, b| {
-                let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
-                (x.state != NodeState::Ready)
-                    .cmp(&(y.state != NodeState::Ready))
-                    .then_with(|| x.name.as_str().cmp(y.name.as_str()))
+            order.sort_by_cached_key(|i| {
+                let n = &self.nodes[*i];
+                (n.state != NodeState::Ready, n.name.as_str())
             });
             self.pass_order = Some(order);
         }
+        // kube-scheduler has already tried every pending pod on every Ready node (at arrival and
+        // whenever a node gained room) and Karpenter's fit on an existing node is never looser
+        // than kube-scheduler's for a pod without node selection, host ports or topology; so
+        // when the batch holds only such pods, no Ready node can take one and the pass needs
+        // the in-flight nodes alone.
+        let in_flight_only = !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
         let node_idx: Vec<usize> = self
             .pass_order
             .as_ref()
@@ -793,7 +797,9 @@ impl<'a> Engine<'a> {
                     .copied()
                     .filter(|i| {
                         let n = &self.nodes[*i];
-                        needs_topology || min_req.fits_with(&n.used, &n.allocatable)
+                        needs_topology
+                            || (!(in_flight_only && n.state == NodeState::Ready)
+                                && min_req.fits_with(&n.used, &n.allocatable))
                     })
                     .collect()
             })
@@ -1477,6 +1483,16 @@ impl<'a> Engine<'a> {
         self.summary.pending_ms.sort_unstable();
         self.summary
     }
+}
+
+/// A pod whose placement on an existing node depends only on resources and taints.
+fn kube_equivalent(c: &crate::model::PodConstraints) -> bool {
+    c.node_selector.is_empty()
+        && c.required_terms.is_empty()
+        && c.preferred_terms.is_empty()
+        && c.host_ports.is_empty()
+        && !c.has_topology()
+        && c.ignored.is_none()
 }
 
 fn pod_weight(req: &Resources, alloc: &Resources) -> f64 {

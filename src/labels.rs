@@ -18,23 +18,39 @@ pub struct Sym(u32);
 
 struct Interner {
     ids: FxHashMap<&'static str, u32>,
-    strs: Vec<&'static str>,
-    ints: Vec<Option<i64>>,
+    len: u32,
+}
+
+/// Symbols per chunk of the lock-free read table.
+const CHUNK: usize = 4096;
+/// Chunks: room for 268 million symbols.
+const CHUNKS: usize = 65536;
+
+/// The read side: `SLOTS[id / CHUNK][id % CHUNK]` holds the string and its integer value.
+/// Slots are written once, under the interner's lock, before the id is handed out, so reads
+/// need no lock.
+static SLOTS: [OnceLock<Box<[OnceLock<(&'static str, Option<i64>)>]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
+
+fn slot(id: u32) -> &'static OnceLock<(&'static str, Option<i64>)> {
+    let (c, i) = (id as usize / CHUNK, id as usize % CHUNK);
+    let chunk = SLOTS[c].get_or_init(|| (0..CHUNK).map(|_| OnceLock::new()).collect());
+    &chunk[i]
+}
+
+fn push(i: &mut Interner, s: &'static str) -> u32 {
+    let id = i.len;
+    i.len += 1;
+    i.ids.insert(s, id);
+    let _ = slot(id).set((s, s.parse().ok()));
+    id
 }
 
 fn interner() -> &'static RwLock<Interner> {
     static I: OnceLock<RwLock<Interner>> = OnceLock::new();
     I.get_or_init(|| {
-        let mut i = Interner {
-            ids: FxHashMap::default(),
-            strs: Vec::new(),
-            ints: Vec::new(),
-        };
+        let mut i = Interner { ids: FxHashMap::default(), len: 0 };
         for k in PREINTERNED {
-            let id = i.strs.len() as u32;
-            i.ids.insert(k, id);
-            i.strs.push(k);
-            i.ints.push(k.parse().ok());
+            push(&mut i, k);
         }
         RwLock::new(i)
     })
@@ -51,22 +67,22 @@ impl Sym {
         if let Some(id) = w.ids.get(s) {
             return Sym(*id);
         }
+        assert!((w.len as usize) < CHUNK * CHUNKS, "more than {} distinct label strings", CHUNK * CHUNKS);
         let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
-        let id = w.strs.len() as u32;
-        w.ids.insert(leaked, id);
-        w.strs.push(leaked);
-        w.ints.push(leaked.parse().ok());
-        Sym(id)
+        Sym(push(&mut w, leaked))
     }
 
     /// The string.
     pub fn as_str(self) -> &'static str {
-        interner().read().unwrap_or_else(|e| e.into_inner()).strs[self.0 as usize]
+        // Make sure the preinterned symbols exist before any constant is read.
+        let _ = interner();
+        slot(self.0).get().map(|x| x.0).unwrap_or("")
     }
 
     /// The value parsed as an integer, for Gt/Lt bounds.
     pub fn as_int(self) -> Option<i64> {
-        interner().read().unwrap_or_else(|e| e.into_inner()).ints[self.0 as usize]
+        let _ = interner();
+        slot(self.0).get().and_then(|x| x.1)
     }
 
     const fn pre(i: u32) -> Sym {

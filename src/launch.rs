@@ -131,14 +131,8 @@ pub fn launch(
                 .map(|p| (p, *i))
         })
         .collect();
-    priced.sort_by(|a, b| {
-        a.0.total_cmp(&b.0).then_with(|| {
-            its[a.1 as usize]
-                .name
-                .as_str()
-                .cmp(its[b.1 as usize].name.as_str())
-        })
-    });
+    // Ties keep the NodeClass's catalog order (instance types are listed by name).
+    priced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     priced.truncate(MAX_LAUNCH_TYPES);
     let considered = priced.len();
     let cheapest: Vec<Sym> = priced

@@ -210,7 +210,7 @@ pub struct Scheduler<'a> {
     order: BTreeSet<(u32, i64, usize)>,
     seq_front: i64,
     seq_back: i64,
-    topology: Topology,
+    topology: Topology<'a>,
     remaining: Vec<Option<Limits>>,
     rng: &'a mut SimRng,
     /// Candidates per template with an offering available in this pass.
@@ -252,7 +252,7 @@ impl<'a> Scheduler<'a> {
         } else {
             Vec::new()
         };
-        let mut topology = Topology::new(input.domain_groups.clone(), nodes, input.placed.clone());
+        let mut topology = Topology::new(input.domain_groups, nodes, input.placed.clone());
         let existing: Vec<Existing> = input
             .existing
             .iter()

@@ -106,10 +106,17 @@ mod tests {
     #[test]
     fn documents_before_a_syntax_error_keep_their_positions() {
         let mut errs = Vec::new();
-        let docs = read_documents("a: 1\nb: 2\n---\nc: [1, 2\n", Path::new("t.yaml"), &mut errs);
+        let docs = read_documents(
+            "a: 1\nb: 2\n---\nc: [1, 2\n",
+            Path::new("t.yaml"),
+            &mut errs,
+        );
         assert_eq!(errs.len(), 1);
         assert_eq!(docs.len(), 1);
-        let pos = docs[0].pos.as_ref().expect("positions of the first document");
+        let pos = docs[0]
+            .pos
+            .as_ref()
+            .expect("positions of the first document");
         assert_eq!(pos.key("b").map(|p| p.line), Some(2));
     }
 

@@ -23,7 +23,10 @@ pub struct KubeState {
     /// Ready nodes bucketed by ⌊50 × (free cpu fraction + free memory fraction)⌋, the most a
     /// node's LeastAllocated score can be: a search from the top bucket stops at the first
     /// bucket below the best score found.
-    buckets: Vec<Vec<u32>>,
+    buckets: Vec<Vec<(u32, KNode)>>,
+    /// Per bucket: upper bounds of the members' free cpu and memory, and whether they may be
+    /// stale (a member with the maximum left); recomputed when next read.
+    bucket_max: Vec<(i64, i64, bool)>,
     /// Per node: (bucket, index in bucket), bucket = `NO_BUCKET` when not filed.
     pos: Vec<(u8, u32)>,
 }
@@ -65,6 +68,7 @@ impl KubeState {
         }
         if self.buckets.is_empty() {
             self.buckets = vec![Vec::new(); 101];
+            self.bucket_max = vec![(0, 0, false); 101];
         }
         if self.pos.len() < nodes.len() {
             self.pos.resize(nodes.len(), (NO_BUCKET, 0));
@@ -72,9 +76,13 @@ impl KubeState {
         let (b, i) = self.pos[node];
         if b != NO_BUCKET {
             let bucket = &mut self.buckets[b as usize];
-            bucket.swap_remove(i as usize);
+            let gone = bucket.swap_remove(i as usize);
+            let m = &mut self.bucket_max[b as usize];
+            if gone.1.free_cpu >= m.0 || gone.1.free_mem >= m.1 {
+                m.2 = true;
+            }
             if let Some(moved) = bucket.get(i as usize) {
-                self.pos[*moved as usize].1 = i;
+                self.pos[moved.0 as usize].1 = i;
             }
             self.pos[node] = (NO_BUCKET, 0);
         }
@@ -97,7 +105,6 @@ impl KubeState {
             // Round up so float error can only widen the search.
             let b = (ub + 1e-9).ceil().clamp(0.0, 100.0) as u8;
             self.pos[node] = (b, self.buckets[b as usize].len() as u32);
-            self.buckets[b as usize].push(node as u32);
         }
         self.flat[node] = KNode {
             ready,
@@ -115,6 +122,29 @@ impl KubeState {
             inv_mem: if n.allocatable.memory() > 0 { 50.0 / n.allocatable.memory() as f64 } else { 0.0 },
             name_key: name_key(n.name.as_str()),
         };
+        let (b, _) = self.pos[node];
+        if b != NO_BUCKET {
+            let k = self.flat[node];
+            self.buckets[b as usize].push((node as u32, k));
+            let m = &mut self.bucket_max[b as usize];
+            m.0 = m.0.max(k.free_cpu);
+            m.1 = m.1.max(k.free_mem);
+        }
+    }
+
+    /// Whether some member of bucket `b` may have `cpu` and `mem` free.
+    fn bucket_may_fit(&mut self, b: usize, cpu: i64, mem: i64) -> bool {
+        let m = self.bucket_max[b];
+        if m.2 {
+            let (mut c, mut me) = (0, 0);
+            for (_, k) in &self.buckets[b] {
+                c = c.max(k.free_cpu);
+                me = me.max(k.free_mem);
+            }
+            self.bucket_max[b] = (c, me, false);
+            return cpu <= c && mem <= me;
+        }
+        cpu <= m.0 && mem <= m.1
     }
 }
 
@@ -419,21 +449,28 @@ impl Engine<'_> {
             let mut k_in_bucket = 0usize;
             let mut idx_in_order = 0usize;
             loop {
-                let i = if least {
+                let (i, k) = if least {
                     if let Some((bs, _)) = best
                         && (bucket as i64) < bs
                     {
                         break;
                     }
-                    match self
-                        .kube
-                        .buckets
-                        .get(bucket)
-                        .and_then(|b| b.get(k_in_bucket))
+                    if k_in_bucket == 0
+                        && bucket < self.kube.buckets.len()
+                        && !self.kube.bucket_may_fit(bucket, rc, rm)
                     {
-                        Some(i) => {
+                        // No member can hold the pod (non-simple members included: their
+                        // free resources are bounded the same way).
+                        if bucket == 0 {
+                            break;
+                        }
+                        bucket -= 1;
+                        continue;
+                    }
+                    match self.kube.buckets.get(bucket).and_then(|b| b.get(k_in_bucket)) {
+                        Some(e) => {
                             k_in_bucket += 1;
-                            *i as usize
+                            (e.0 as usize, e.1)
                         }
                         None => {
                             if bucket == 0 {
@@ -448,12 +485,11 @@ impl Engine<'_> {
                     match order.get(idx_in_order) {
                         Some(i) => {
                             idx_in_order += 1;
-                            *i as usize
+                            (*i as usize, self.kube.flat[*i as usize])
                         }
                         None => break,
                     }
                 };
-                let k = self.kube.flat[i];
                 if !k.ready {
                     continue;
                 }
@@ -463,6 +499,21 @@ impl Engine<'_> {
                 }
                 if rc > k.free_cpu || rm > k.free_mem || rp > k.free_pods {
                     continue;
+                }
+                // The integer score never exceeds ⌊estimate⌋ (each term is floored): a node whose
+                // bound is below the best, or equal to it with a later name, cannot win.
+                if least && let Some((bs, bi)) = best {
+                    // Both terms are non-negative here (the pod fits), so truncation is floor.
+                    let bound = ((k.free_cpu - rc) as f64 * k.inv_cpu + (k.free_mem - rm) as f64 * k.inv_mem + 1e-6) as i64;
+                    if bound < bs {
+                        continue;
+                    }
+                    if bound == bs {
+                        let bk = self.kube.flat[bi].name_key;
+                        if k.name_key > bk || (k.name_key == bk && self.nodes[i].name.as_str() >= self.nodes[bi].name.as_str()) {
+                            continue;
+                        }
+                    }
                 }
                 let score = |free: i64, req: i64, alloc: i64| {
                     if alloc <= 0 {

@@ -408,26 +408,26 @@ impl DomainGroup {
 }
 
 /// The topology state of one pass.
-pub struct Topology {
+pub struct Topology<'d> {
     groups: Vec<TopoGroup>,
     index: FxHashMap<GroupKey, usize>,
     inverse: Vec<TopoGroup>,
     inverse_index: FxHashMap<GroupKey, usize>,
-    domain_groups: FxHashMap<Sym, DomainGroup>,
+    domain_groups: &'d FxHashMap<Sym, DomainGroup>,
     /// Cluster nodes and their bound pods, used to count domains when a group is created.
     nodes: Vec<TopoNode>,
     placed: Vec<(u32, PodInfo, usize)>,
 }
 
-impl Topology {
+impl<'d> Topology<'d> {
     /// Builds the pass's topology from the domain universe, the cluster's nodes and pods bound
     /// to them (pods of this batch excluded by the caller), tracking the inverse anti-affinity
     /// of every bound pod with required anti-affinity.
     pub fn new(
-        domain_groups: FxHashMap<Sym, DomainGroup>,
+        domain_groups: &'d FxHashMap<Sym, DomainGroup>,
         nodes: Vec<TopoNode>,
         placed: Vec<(PodInfo, usize)>,
-    ) -> Topology {
+    ) -> Topology<'d> {
         let mut t = Topology {
             groups: Vec::new(),
             index: FxHashMap::default(),

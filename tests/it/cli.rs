@@ -366,6 +366,33 @@ fn bad_scenario_duration_is_rejected() {
 }
 
 #[test]
+fn unknown_zone_and_instance_type_are_located() {
+    let fx = Fixture::quickstart();
+    fx.edit(
+        "scenario.yaml",
+        "duration: 1h",
+        "duration: 1h\nzones: [us-east-1a, us-east-1q]",
+    );
+    let line = fx.line_of("scenario.yaml", "us-east-1q");
+    assert_rejected(&fx, "scenario.yaml", line, "zones", &["`us-east-1q`"]);
+
+    let fx = Fixture::quickstart();
+    fx.edit(
+        "scenario.yaml",
+        "duration: 1h",
+        "duration: 1h\nexisting_nodes:\n  - {instance_type: m5.huge, count: 1}",
+    );
+    let line = fx.line_of("scenario.yaml", "m5.huge");
+    assert_rejected(
+        &fx,
+        "scenario.yaml",
+        line,
+        "existing_nodes[0].instance_type",
+        &["`m5.huge`"],
+    );
+}
+
+#[test]
 fn missing_nodepools_file_is_named() {
     let fx = Fixture::quickstart();
     fx.edit(
@@ -540,7 +567,9 @@ fn problems_before_a_yaml_syntax_error_keep_their_lines() {
     assert_eq!(o.code, Some(2), "{}", o.describe());
     let site = format!("default.yaml:{}:", fx.line_of(NP, "amiFamliy"));
     assert!(
-        o.stderr.lines().any(|l| l.contains(&site) && l.contains("spec.amiFamliy") && l.contains("did you mean `amiFamily`?")),
+        o.stderr.lines().any(|l| l.contains(&site)
+            && l.contains("spec.amiFamliy")
+            && l.contains("did you mean `amiFamily`?")),
         "{}",
         o.describe()
     );
@@ -1530,7 +1559,8 @@ fn fuzz(seed: u64, cases: usize, targets: &[&str], run_every: usize) -> Vec<Stri
                     eprintln!("NOLINE {target}: {l}");
                     std::fs::create_dir_all("/tmp/noline").unwrap();
                     std::fs::write(format!("/tmp/noline/{seed}-{case}-{target}"), &bytes).unwrap();
-                    std::fs::write(format!("/tmp/noline/{seed}-{case}-{target}.err"), &v.stderr).unwrap();
+                    std::fs::write(format!("/tmp/noline/{seed}-{case}-{target}.err"), &v.stderr)
+                        .unwrap();
                 }
             }
             rejected += 1;
