@@ -65,6 +65,14 @@ pub fn launch(
     iced: &mut Vec<(Sym, Sym, Sym)>,
 ) -> Result<LaunchChoice, LaunchError> {
     let min_values = requirements.has_min_values();
+    // The zone and capacity-type requirements, looked up once.
+    let (zone_req, ct_req) = (requirements.get(labels::ZONE), requirements.get(labels::CAPACITY_TYPE));
+    let offering_ok = |it: &InstanceType, o: &crate::scheduler::Offering| {
+        o.available
+            && zone_req.is_none_or(|q| q.has(o.zone))
+            && ct_req.is_none_or(|q| q.has(o.capacity_type))
+            && (unavailable.is_empty() || !unavailable.contains(&(it.name, o.zone, o.capacity_type)))
+    };
     // 1. compatible, fits, has an available compatible offering.
     let mut kept: Vec<u32> = options
         .iter()
@@ -76,7 +84,7 @@ pub fn launch(
                 && it
                     .offerings
                     .iter()
-                    .any(|o| it.offering_ok(o, requirements, unavailable))
+                    .any(|o| offering_ok(it, o))
         })
         .collect();
     if kept.is_empty() {
@@ -95,7 +103,6 @@ pub fn launch(
             kept = plain;
         }
     }
-    let ct_req = requirements.get(labels::CAPACITY_TYPE);
     let allows = |ct: Sym| ct_req.is_none_or(|q| q.has(ct));
     // 6. Spot offerings dearer than the cheapest on-demand offering are dropped.
     let cheapest_od = if allows(labels::SPOT) && allows(labels::ON_DEMAND) && !min_values {
@@ -106,7 +113,7 @@ pub fn launch(
                     .iter()
                     .filter(move |o| {
                         o.capacity_type == labels::ON_DEMAND
-                            && it.offering_ok(o, requirements, unavailable)
+                            && offering_ok(it, o)
                     })
                     .map(|o| o.price)
             })
@@ -115,7 +122,7 @@ pub fn launch(
         None
     };
     let offering_allowed = |it: &InstanceType, o: &crate::scheduler::Offering| {
-        it.offering_ok(o, requirements, unavailable)
+        offering_ok(it, o)
             && !(o.capacity_type == labels::SPOT && cheapest_od.is_some_and(|od| o.price > od))
     };
     // 7. truncate to the 60 cheapest by cheapest remaining offering.
