@@ -446,6 +446,20 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             }
         }
     }
+    // Features the scenario format accepts but this version does not simulate yet: an
+    // error that says so, never a silent no-op.
+    if !sc.changes.is_empty() {
+        errors.push(CompileError {
+            field: "changes".into(),
+            message: "mid-run NodePool/EC2NodeClass edits (drift) are not built yet (planned in issue #3); remove `changes` to run".into(),
+        });
+    }
+    if sc.interruptions.model != config::InterruptionModel::None {
+        errors.push(CompileError {
+            field: "interruptions.model".into(),
+            message: "Spot interruption models are not built yet (planned in issue #4); use `model: none`".into(),
+        });
+    }
     // NodeClasses → instance types.
     let mut class_types: BTreeMap<String, Arc<Vec<InstanceType>>> = BTreeMap::new();
     for nc in &ls.nodeclasses {
@@ -627,6 +641,13 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     };
     for (name, why) in &skipped {
         notes.push(format!("NodePool {name} skipped: {why}"));
+    }
+    if !ls.nodepools.is_empty() {
+        notes.push(
+            "disruption (consolidation, drift, expiration) is not simulated yet (issue #3): nodes run \
+             until the end of the run, so costs are those of a cluster that never scales in"
+                .into(),
+        );
     }
     Ok(Compiled {
         setup: SimSetup {

@@ -433,7 +433,9 @@ pub struct Engine<'a> {
     counts: NodeCounts,
     /// Nodes with an instance in a pass's order (initialized first, then by name); rebuilt
     /// when a node launches, turns Ready or goes away.
-    pass_order: Option<Vec<usize>>,
+    pass_order: Vec<usize>,
+    /// How many entries at the front of `pass_order` are Ready (initialized) nodes.
+    pass_ready: usize,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -480,7 +482,8 @@ impl<'a> Engine<'a> {
             kube: kube::KubeState::default(),
             work: 0,
             counts: NodeCounts::default(),
-            pass_order: None,
+            pass_order: Vec::new(),
+            pass_ready: 0,
         };
         for (i, x) in setup.existing.iter().enumerate() {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
@@ -518,6 +521,7 @@ impl<'a> Engine<'a> {
         for i in 0..e.nodes.len() {
             e.kube.reindex(&e.nodes, i);
             e.count_alive(i, true);
+            e.order_insert(i, true);
         }
         e
     }
@@ -772,38 +776,22 @@ impl<'a> Engine<'a> {
         for p in &batch {
             min_req = min_req.min(&p.requests);
         }
-        // Existing nodes: initialized first, then by name.
-        if self.pass_order.is_none() {
-            let mut order: Vec<usize> = (0..self.nodes.len())
-                .filter(|i| matches!(self.nodes[*i].state, NodeState::Launched | NodeState::Ready))
-                .collect();
-            order.sort_by_cached_key(|i| {
-                let n = &self.nodes[*i];
-                (n.state != NodeState::Ready, n.name.as_str())
-            });
-            self.pass_order = Some(order);
-        }
         // kube-scheduler has already tried every pending pod on every Ready node (at arrival and
         // whenever a node gained room) and Karpenter's fit on an existing node is never looser
         // than kube-scheduler's for a pod without node selection, host ports or topology; so
         // when the batch holds only such pods, no Ready node can take one and the pass needs
         // the in-flight nodes alone.
         let in_flight_only = !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
-        let node_idx: Vec<usize> = self
-            .pass_order
-            .as_ref()
-            .map(|o| {
-                o.iter()
-                    .copied()
-                    .filter(|i| {
-                        let n = &self.nodes[*i];
-                        needs_topology
-                            || (!(in_flight_only && n.state == NodeState::Ready)
-                                && min_req.fits_with(&n.used, &n.allocatable))
-                    })
-                    .collect()
+        // Existing nodes: initialized first, then by name (`pass_order` keeps that order).
+        let from = if in_flight_only { self.pass_ready } else { 0 };
+        let node_idx: Vec<usize> = self.pass_order[from..]
+            .iter()
+            .copied()
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                needs_topology || min_req.fits_with(&n.used, &n.allocatable)
             })
-            .unwrap_or_default();
+            .collect();
         let existing: Vec<ExistingNode> = node_idx
             .iter()
             .map(|i| {
@@ -1095,7 +1083,7 @@ impl<'a> Engine<'a> {
                 n.ds_overhead = ds;
                 let ready = n.ready_at_ms.max(self.now);
                 self.summary.nodes_launched += 1;
-                self.pass_order = None;
+                self.order_insert(idx, false);
                 self.count_alive(idx, false);
                 self.alive_nodes += 1;
                 self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
@@ -1238,7 +1226,6 @@ impl<'a> Engine<'a> {
         n.state = NodeState::Ready;
         n.ready_ms = Some(self.now);
         self.counts.not_ready -= 1;
-        self.pass_order = None;
         // Registration removes Karpenter's unregistered taint; initialization waits for the
         // startup taints, which their owners remove as the node turns Ready.
         if let Some(ti) = n.template {
@@ -1246,6 +1233,8 @@ impl<'a> Engine<'a> {
             n.taints.retain(|t| !startup.contains(t));
         }
         let alloc = n.allocatable;
+        self.order_remove(idx, false);
+        self.order_insert(idx, true);
         self.ready_allocatable.add_assign(&alloc);
         self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
         self.kube.reindex(&self.nodes, idx);
@@ -1375,6 +1364,30 @@ impl<'a> Engine<'a> {
             memory_allocatable_bytes: self.ready_allocatable.memory() / 1000,
         };
         self.rec.timeline(&row);
+    }
+
+    /// Files a node in the pass order: the Ready section (front) or the uninitialized one,
+    /// each sorted by name.
+    fn order_insert(&mut self, idx: usize, ready: bool) {
+        let name = self.nodes[idx].name.as_str();
+        let (lo, hi) = if ready { (0, self.pass_ready) } else { (self.pass_ready, self.pass_order.len()) };
+        let nodes = &self.nodes;
+        let at = lo + self.pass_order[lo..hi].partition_point(|j| nodes[*j].name.as_str() < name);
+        self.pass_order.insert(at, idx);
+        if ready {
+            self.pass_ready += 1;
+        }
+    }
+
+    /// Takes a node out of the pass order.
+    fn order_remove(&mut self, idx: usize, ready: bool) {
+        let (lo, hi) = if ready { (0, self.pass_ready) } else { (self.pass_ready, self.pass_order.len()) };
+        if let Some(k) = self.pass_order[lo..hi].iter().position(|j| *j == idx) {
+            self.pass_order.remove(lo + k);
+            if ready {
+                self.pass_ready -= 1;
+            }
+        }
     }
 
     /// Counts a node that now has an instance (launched or existing).

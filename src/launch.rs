@@ -139,8 +139,12 @@ pub fn launch(
         })
         .collect();
     // Ties keep the NodeClass's catalog order (instance types are listed by name).
-    priced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    priced.truncate(MAX_LAUNCH_TYPES);
+    let by_price = |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    if priced.len() > MAX_LAUNCH_TYPES {
+        priced.select_nth_unstable_by(MAX_LAUNCH_TYPES - 1, by_price);
+        priced.truncate(MAX_LAUNCH_TYPES);
+    }
+    priced.sort_by(by_price);
     let considered = priced.len();
     let cheapest: Vec<Sym> = priced
         .iter()

@@ -23,8 +23,23 @@ fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
+/// Milliseconds as a decimal number of seconds, exactly as `f64` Display prints `ms / 1000`
+/// (the shortest decimal that round-trips), without going through floating point.
+pub fn secs_str(ms: u64) -> String {
+    let (s, f) = (ms / 1000, ms % 1000);
+    if f == 0 {
+        s.to_string()
+    } else if f % 100 == 0 {
+        format!("{s}.{}", f / 100)
+    } else if f % 10 == 0 {
+        format!("{s}.{:02}", f / 10)
+    } else {
+        format!("{s}.{f:03}")
+    }
+}
+
 fn opt_secs(ms: Option<u64>) -> String {
-    ms.map(|v| format!("{}", secs(v))).unwrap_or_default()
+    ms.map(secs_str).unwrap_or_default()
 }
 
 /// The files a report folder holds (besides `*.svg` plots). An existing output folder is
@@ -203,7 +218,7 @@ impl FileRecorder {
                         n.zone.clone(),
                         n.capacity_type.clone(),
                         format!("{}", n.price_per_hour),
-                        format!("{}", secs(n.launched_ms)),
+                        secs_str(n.launched_ms),
                         opt_secs(n.ready_ms),
                         opt_secs(n.terminated_ms),
                         n.termination_reason.clone().unwrap_or_default(),
@@ -248,14 +263,14 @@ impl FileRecorder {
 impl Recorder for FileRecorder {
     fn pod(&mut self, r: &PodRecord) {
         let pending = match r.running_ms {
-            Some(run) => format!("{}", secs(run.saturating_sub(r.arrival_ms))),
+            Some(run) => secs_str(run.saturating_sub(r.arrival_ms)),
             None => String::new(),
         };
         let res = self.pods.write_record([
             r.name.as_str(),
             r.namespace.as_str(),
             r.owner.as_str(),
-            &format!("{}", secs(r.arrival_ms)),
+            &secs_str(r.arrival_ms),
             &opt_secs(r.scheduled_ms),
             &opt_secs(r.running_ms),
             &opt_secs(r.ended_ms),
@@ -274,7 +289,7 @@ impl Recorder for FileRecorder {
     fn timeline(&mut self, t: &TimelineRow) {
         let gib = |b: i64| format!("{}", round6(b as f64 / (1u64 << 30) as f64));
         let res = self.timeline.write_record([
-            format!("{}", secs(t.time_ms)),
+            secs_str(t.time_ms),
             t.nodes_on_demand.to_string(),
             t.nodes_spot.to_string(),
             t.nodes_reserved.to_string(),
@@ -417,4 +432,17 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn secs_str_matches_float_display(ms in 0u64..10_000_000_000_000) {
+            prop_assert_eq!(secs_str(ms), format!("{}", ms as f64 / 1000.0));
+        }
+    }
 }
