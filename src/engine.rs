@@ -275,7 +275,6 @@ enum Ev {
     WindowCheck,
     Launch(u32),
     Ready(u32),
-    Requeue,
     Sample,
     IceExpire,
 }
@@ -297,7 +296,6 @@ struct Node {
     /// Template index, `None` for existing (unmanaged) nodes.
     template: Option<usize>,
     state: NodeState,
-    created_ms: u64,
     launched_ms: u64,
     ready_ms: Option<u64>,
     it: Option<InstanceType>,
@@ -491,7 +489,6 @@ impl<'a> Engine<'a> {
                 name: x.name,
                 template: None,
                 state: NodeState::Ready,
-                created_ms: 0,
                 launched_ms: 0,
                 ready_ms: Some(0),
                 it: Some(x.instance_type.clone()),
@@ -605,7 +602,6 @@ impl<'a> Engine<'a> {
                 Ev::WindowCheck => self.on_window_check(),
                 Ev::Launch(n) => self.on_launch(n as usize),
                 Ev::Ready(n) => self.on_ready(n as usize),
-                Ev::Requeue => {}
                 Ev::Sample => {
                     self.sample();
                     let more = self.setup.horizon_ms.is_some()
@@ -963,7 +959,6 @@ impl<'a> Engine<'a> {
             name,
             template: Some(claim.template),
             state: NodeState::Created,
-            created_ms: self.now,
             launched_ms: 0,
             ready_ms: None,
             it: None,

@@ -27,6 +27,9 @@ pub struct KubeState {
     /// Per bucket: upper bounds of the members' free cpu and memory, and whether they may be
     /// stale (a member with the maximum left); recomputed when next read.
     bucket_max: Vec<(i64, i64, bool)>,
+    /// Per bucket: the largest allocatable cpu and memory ever filed there (an upper bound),
+    /// which bounds how little a pod's own requests can lower a member's score.
+    bucket_alloc: Vec<(i64, i64)>,
     /// Per node: (bucket, index in bucket), bucket = `NO_BUCKET` when not filed.
     pos: Vec<(u8, u32)>,
 }
@@ -69,6 +72,7 @@ impl KubeState {
         if self.buckets.is_empty() {
             self.buckets = vec![Vec::new(); 101];
             self.bucket_max = vec![(0, 0, false); 101];
+            self.bucket_alloc = vec![(0, 0); 101];
         }
         if self.pos.len() < nodes.len() {
             self.pos.resize(nodes.len(), (NO_BUCKET, 0));
@@ -129,6 +133,9 @@ impl KubeState {
             let m = &mut self.bucket_max[b as usize];
             m.0 = m.0.max(k.free_cpu);
             m.1 = m.1.max(k.free_mem);
+            let a = &mut self.bucket_alloc[b as usize];
+            a.0 = a.0.max(k.alloc_cpu);
+            a.1 = a.1.max(k.alloc_mem);
         }
     }
 
@@ -455,9 +462,18 @@ impl Engine<'_> {
                     {
                         break;
                     }
+                    // A member of bucket b scores at most b − 50·(rc/alloc_cpu + rm/alloc_mem),
+                    // and the bucket's largest allocatable bounds that penalty from below.
+                    let below_best = |this: &Self| {
+                        best.is_some_and(|(bs, _)| {
+                            let (ac, am) = this.kube.bucket_alloc[bucket];
+                            let pen = if ac > 0 && am > 0 { 50.0 * (rc as f64 / ac as f64 + rm as f64 / am as f64) } else { 0.0 };
+                            (bucket as f64 - pen + 1e-6) < bs as f64
+                        })
+                    };
                     if k_in_bucket == 0
                         && bucket < self.kube.buckets.len()
-                        && !self.kube.bucket_may_fit(bucket, rc, rm)
+                        && (below_best(self) || !self.kube.bucket_may_fit(bucket, rc, rm))
                     {
                         // No member can hold the pod (non-simple members included: their
                         // free resources are bounded the same way).

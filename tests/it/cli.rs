@@ -1075,7 +1075,8 @@ fn catalog_rejects_bad_input_with_exit_2() {
 // Fuzz: seeded random mutations of valid inputs never make karpsim panic.
 // ---------------------------------------------------------------------------------------------
 
-/// A scenario using most of the format, with its NodePools, templates and trace.
+/// A scenario using most of the format, with its NodePools, templates and trace. (`changes`
+/// and Spot interruption models are left out: this version rejects them as not built yet.)
 const RICH: &[(&str, &str)] = &[
     (
         "scenario.yaml",
@@ -1092,7 +1093,7 @@ workload:
 existing_nodes:
   - {instance_type: m5.large, count: 1, capacity_type: on-demand, labels: {role: system}}
 interruptions:
-  model: spot-advisor
+  model: none
   rate_multiplier: 2.0
   notice: 2m
   insufficient_capacity: 0.1
@@ -1104,12 +1105,6 @@ karpenter:
   pod_startup: 5s
 kube_scheduler:
   scoring: MostAllocated
-changes:
-  - at: 10m
-    nodeclasses:
-      - {name: default, set: {spec.amiSelectorTerms: [{alias: al2023@v20251201}]}}
-    nodepools:
-      - {name: general, set: {spec.disruption.budgets: [{nodes: "1"}]}}
 variants:
   - name: when-empty
     nodepools:
