@@ -700,10 +700,13 @@ fn instance_types_one(
     }
 }
 
+/// Rows with the same template, node selector and tolerations share their constraints.
+type ShapeKey = (Option<String>, Vec<(String, String)>, Vec<String>);
+
 /// Turns trace rows into arrivals, sharing constraints between rows of the same shape.
 pub struct ArrivalBuilder<'c> {
     templates: &'c BTreeMap<String, CompiledTemplate>,
-    cache: FxHashMap<(Option<String>, Vec<(String, String)>, Vec<String>), Arc<PodConstraints>>,
+    cache: FxHashMap<ShapeKey, Arc<PodConstraints>>,
 }
 
 impl<'c> ArrivalBuilder<'c> {

@@ -777,7 +777,8 @@ impl<'a> Engine<'a> {
         // than kube-scheduler's for a pod without node selection, host ports or topology; so
         // when the batch holds only such pods, no Ready node can take one and the pass needs
         // the in-flight nodes alone.
-        let in_flight_only = !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
+        let in_flight_only =
+            !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
         // Existing nodes: initialized first, then by name (`pass_order` keeps that order).
         let from = if in_flight_only { self.pass_ready } else { 0 };
         let node_idx: Vec<usize> = self.pass_order[from..]
@@ -1365,7 +1366,11 @@ impl<'a> Engine<'a> {
     /// each sorted by name.
     fn order_insert(&mut self, idx: usize, ready: bool) {
         let name = self.nodes[idx].name.as_str();
-        let (lo, hi) = if ready { (0, self.pass_ready) } else { (self.pass_ready, self.pass_order.len()) };
+        let (lo, hi) = if ready {
+            (0, self.pass_ready)
+        } else {
+            (self.pass_ready, self.pass_order.len())
+        };
         let nodes = &self.nodes;
         let at = lo + self.pass_order[lo..hi].partition_point(|j| nodes[*j].name.as_str() < name);
         self.pass_order.insert(at, idx);
@@ -1376,7 +1381,11 @@ impl<'a> Engine<'a> {
 
     /// Takes a node out of the pass order.
     fn order_remove(&mut self, idx: usize, ready: bool) {
-        let (lo, hi) = if ready { (0, self.pass_ready) } else { (self.pass_ready, self.pass_order.len()) };
+        let (lo, hi) = if ready {
+            (0, self.pass_ready)
+        } else {
+            (self.pass_ready, self.pass_order.len())
+        };
         if let Some(k) = self.pass_order[lo..hi].iter().position(|j| *j == idx) {
             self.pass_order.remove(lo + k);
             if ready {

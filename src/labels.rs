@@ -29,9 +29,10 @@ const CHUNKS: usize = 65536;
 /// The read side: `SLOTS[id / CHUNK][id % CHUNK]` holds the string and its integer value.
 /// Slots are written once, under the interner's lock, before the id is handed out, so reads
 /// need no lock.
-static SLOTS: [OnceLock<Box<[OnceLock<(&'static str, Option<i64>)>]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
+type Slot = OnceLock<(&'static str, Option<i64>)>;
+static SLOTS: [OnceLock<Box<[Slot]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
 
-fn slot(id: u32) -> &'static OnceLock<(&'static str, Option<i64>)> {
+fn slot(id: u32) -> &'static Slot {
     let (c, i) = (id as usize / CHUNK, id as usize % CHUNK);
     let chunk = SLOTS[c].get_or_init(|| (0..CHUNK).map(|_| OnceLock::new()).collect());
     &chunk[i]
@@ -48,7 +49,10 @@ fn push(i: &mut Interner, s: &'static str) -> u32 {
 fn interner() -> &'static RwLock<Interner> {
     static I: OnceLock<RwLock<Interner>> = OnceLock::new();
     I.get_or_init(|| {
-        let mut i = Interner { ids: FxHashMap::default(), len: 0 };
+        let mut i = Interner {
+            ids: FxHashMap::default(),
+            len: 0,
+        };
         for k in PREINTERNED {
             push(&mut i, k);
         }
@@ -67,7 +71,11 @@ impl Sym {
         if let Some(id) = w.ids.get(s) {
             return Sym(*id);
         }
-        assert!((w.len as usize) < CHUNK * CHUNKS, "more than {} distinct label strings", CHUNK * CHUNKS);
+        assert!(
+            (w.len as usize) < CHUNK * CHUNKS,
+            "more than {} distinct label strings",
+            CHUNK * CHUNKS
+        );
         let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
         Sym(push(&mut w, leaked))
     }

@@ -66,12 +66,16 @@ pub fn launch(
 ) -> Result<LaunchChoice, LaunchError> {
     let min_values = requirements.has_min_values();
     // The zone and capacity-type requirements, looked up once.
-    let (zone_req, ct_req) = (requirements.get(labels::ZONE), requirements.get(labels::CAPACITY_TYPE));
+    let (zone_req, ct_req) = (
+        requirements.get(labels::ZONE),
+        requirements.get(labels::CAPACITY_TYPE),
+    );
     let offering_ok = |it: &InstanceType, o: &crate::scheduler::Offering| {
         o.available
             && zone_req.is_none_or(|q| q.has(o.zone))
             && ct_req.is_none_or(|q| q.has(o.capacity_type))
-            && (unavailable.is_empty() || !unavailable.contains(&(it.name, o.zone, o.capacity_type)))
+            && (unavailable.is_empty()
+                || !unavailable.contains(&(it.name, o.zone, o.capacity_type)))
     };
     // 1. compatible, fits, has an available compatible offering.
     let mut kept: Vec<u32> = options
@@ -81,10 +85,7 @@ pub fn launch(
             let it = &its[*i as usize];
             (prevalidated || it.requirements.intersects(requirements).is_ok())
                 && requests.fits(&it.allocatable)
-                && it
-                    .offerings
-                    .iter()
-                    .any(|o| offering_ok(it, o))
+                && it.offerings.iter().any(|o| offering_ok(it, o))
         })
         .collect();
     if kept.is_empty() {
@@ -111,10 +112,7 @@ pub fn launch(
                 let it = &its[*i as usize];
                 it.offerings
                     .iter()
-                    .filter(move |o| {
-                        o.capacity_type == labels::ON_DEMAND
-                            && offering_ok(it, o)
-                    })
+                    .filter(move |o| o.capacity_type == labels::ON_DEMAND && offering_ok(it, o))
                     .map(|o| o.price)
             })
             .min_by(f64::total_cmp)

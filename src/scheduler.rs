@@ -201,6 +201,9 @@ struct PodData {
     monotone: bool,
 }
 
+/// Pods that schedule alike: (constraints pointer, namespace, requests, labels).
+type PodClass = (usize, Sym, Resources, Vec<(Sym, Sym)>);
+
 /// One scheduling pass.
 pub struct Scheduler<'a> {
     input: &'a SolveInput<'a>,
@@ -220,7 +223,7 @@ pub struct Scheduler<'a> {
     /// Per template: the bound of a fresh NodeClaim over this pass's candidates.
     template_bound: Vec<Option<Resources>>,
     /// NodeClaims that rejected a monotone pod class (bitset by claim index).
-    reject_memo: FxHashMap<(usize, Sym, Resources, Vec<(Sym, Sym)>), Vec<u64>>,
+    reject_memo: FxHashMap<PodClass, Vec<u64>>,
     /// Topology groups of unrelaxed pods, by (constraints ptr, namespace).
     groups_cache: FxHashMap<(usize, Sym), Vec<usize>>,
     /// For plain pods: (constraints ptr, requests) → first existing node worth trying.
@@ -1060,9 +1063,9 @@ pub struct NodePoolSpecLite {
     pub node_class: Option<String>,
 }
 
-/// Builds a NodePool's template (`NewNodeClaimTemplate` + the pre-filter of `NewScheduler`
-/// + `buildDaemonOverheadGroups`). Returns `None` when no instance type is compatible
-/// (Karpenter skips such a NodePool), with the reason.
+/// Builds a NodePool's template: `NewNodeClaimTemplate`, the pre-filter of `NewScheduler` and
+/// `buildDaemonOverheadGroups`. Returns the reason when no instance type is compatible
+/// (Karpenter skips such a NodePool).
 pub fn build_template(
     np: &NodePoolSpecLite,
     instance_types: Arc<Vec<InstanceType>>,
@@ -1090,14 +1093,14 @@ pub fn build_template(
             candidates.push(i as u32);
         }
     }
-    if requirements.has_min_values() && !min_values_best_effort {
-        if let Err((k, need, have)) =
+    if requirements.has_min_values()
+        && !min_values_best_effort
+        && let Err((k, need, have)) =
             satisfies_min_values(&instance_types, &candidates, &requirements)
-        {
-            return Err(format!(
-                "nodepool requirements filtered out all instance types (minValues for {k}: need {need}, have {have})"
-            ));
-        }
+    {
+        return Err(format!(
+            "nodepool requirements filtered out all instance types (minValues for {k}: need {need}, have {have})"
+        ));
     }
     if candidates.is_empty() {
         return Err("nodepool requirements filtered out all instance types".to_string());

@@ -131,13 +131,7 @@ pub fn parse_quantity_milli(input: &str) -> Result<i64, QuantityError> {
         let e = (-exp10) as u32;
         if e > 38 {
             // Anything this small rounds up to one milli-unit unless it is zero.
-            return Ok(if num == 0 {
-                0
-            } else if negative {
-                0
-            } else {
-                1
-            });
+            return Ok(if num == 0 || negative { 0 } else { 1 });
         }
         den = 10u128.pow(e);
     }

@@ -122,8 +122,16 @@ impl KubeState {
             free_pods: n.allocatable.get(ResourceName::Pods) - n.used.get(ResourceName::Pods),
             alloc_cpu: n.allocatable.cpu(),
             alloc_mem: n.allocatable.memory(),
-            inv_cpu: if n.allocatable.cpu() > 0 { 50.0 / n.allocatable.cpu() as f64 } else { 0.0 },
-            inv_mem: if n.allocatable.memory() > 0 { 50.0 / n.allocatable.memory() as f64 } else { 0.0 },
+            inv_cpu: if n.allocatable.cpu() > 0 {
+                50.0 / n.allocatable.cpu() as f64
+            } else {
+                0.0
+            },
+            inv_mem: if n.allocatable.memory() > 0 {
+                50.0 / n.allocatable.memory() as f64
+            } else {
+                0.0
+            },
             name_key: name_key(n.name.as_str()),
         };
         let (b, _) = self.pos[node];
@@ -467,7 +475,11 @@ impl Engine<'_> {
                     let below_best = |this: &Self| {
                         best.is_some_and(|(bs, _)| {
                             let (ac, am) = this.kube.bucket_alloc[bucket];
-                            let pen = if ac > 0 && am > 0 { 50.0 * (rc as f64 / ac as f64 + rm as f64 / am as f64) } else { 0.0 };
+                            let pen = if ac > 0 && am > 0 {
+                                50.0 * (rc as f64 / ac as f64 + rm as f64 / am as f64)
+                            } else {
+                                0.0
+                            };
                             (bucket as f64 - pen + 1e-6) < bs as f64
                         })
                     };
@@ -483,7 +495,12 @@ impl Engine<'_> {
                         bucket -= 1;
                         continue;
                     }
-                    match self.kube.buckets.get(bucket).and_then(|b| b.get(k_in_bucket)) {
+                    match self
+                        .kube
+                        .buckets
+                        .get(bucket)
+                        .and_then(|b| b.get(k_in_bucket))
+                    {
                         Some(e) => {
                             k_in_bucket += 1;
                             (e.0 as usize, e.1)
@@ -520,13 +537,18 @@ impl Engine<'_> {
                 // bound is below the best, or equal to it with a later name, cannot win.
                 if least && let Some((bs, bi)) = best {
                     // Both terms are non-negative here (the pod fits), so truncation is floor.
-                    let bound = ((k.free_cpu - rc) as f64 * k.inv_cpu + (k.free_mem - rm) as f64 * k.inv_mem + 1e-6) as i64;
+                    let bound = ((k.free_cpu - rc) as f64 * k.inv_cpu
+                        + (k.free_mem - rm) as f64 * k.inv_mem
+                        + 1e-6) as i64;
                     if bound < bs {
                         continue;
                     }
                     if bound == bs {
                         let bk = self.kube.flat[bi].name_key;
-                        if k.name_key > bk || (k.name_key == bk && self.nodes[i].name.as_str() >= self.nodes[bi].name.as_str()) {
+                        if k.name_key > bk
+                            || (k.name_key == bk
+                                && self.nodes[i].name.as_str() >= self.nodes[bi].name.as_str())
+                        {
                             continue;
                         }
                     }

@@ -155,8 +155,8 @@ impl TopoGroup {
     }
 
     fn register(&mut self, d: Sym) {
-        if !self.counts.contains_key(&d) {
-            self.counts.insert(d, 0);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.counts.entry(d) {
+            e.insert(0);
             self.order.push(d);
         }
     }
@@ -653,6 +653,7 @@ impl<'d> Topology<'d> {
 
     /// `AddRequirements`: the topology requirements for placing `pod` (owning `owned` groups)
     /// on a candidate with `node_reqs`. Returns the requirements to merge, or the failing group.
+    #[allow(clippy::too_many_arguments)]
     pub fn add_requirements(
         &self,
         pod: &PodInfo,
@@ -694,7 +695,7 @@ impl<'d> Topology<'d> {
                 TopoKind::Affinity => g.next_affinity(pod, pod_domains, node_domains, rng),
                 TopoKind::AntiAffinity => g.next_anti_affinity(pod_domains, node_domains),
             };
-            if domains.len() == 0 {
+            if domains.is_empty() {
                 return Err(TopologyError {
                     kind: g.kind,
                     key: g.key,
