@@ -43,7 +43,8 @@ pub enum Command {
     Run {
         /// The scenario file (YAML).
         scenario: PathBuf,
-        /// Report folder [default: reports/<scenario name>/].
+        /// Report folder [default: reports/<scenario name>/]. An existing folder is replaced only
+        /// when it holds nothing but report files.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Override the scenario's seed.
@@ -570,8 +571,8 @@ fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usi
                 }
                 rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 println!(
-                    "  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  {}",
-                    "instance type", "cpu", "memory", "pods", "on-demand", "spot", "interruption"
+                    "  {:<22} {:>6} {:>10} {:>5}  {:>10}  {:>10}  interruption",
+                    "instance type", "cpu", "memory", "pods", "on-demand", "spot"
                 );
                 let n = rows.len();
                 for (_, r) in rows.iter().take(if limit == 0 { n } else { limit }) {

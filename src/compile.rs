@@ -454,6 +454,12 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             message: "mid-run NodePool/EC2NodeClass edits (drift) are not built yet (planned in issue #3); remove `changes` to run".into(),
         });
     }
+    if sc.workload.generate.is_some() {
+        errors.push(CompileError {
+            field: "workload.generate".into(),
+            message: "synthetic workloads are not built yet (planned in issue #5: `karpsim generate`); give a trace in `workload.pods`".into(),
+        });
+    }
     if sc.interruptions.model != config::InterruptionModel::None {
         errors.push(CompileError {
             field: "interruptions.model".into(),
