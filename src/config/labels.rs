@@ -1,74 +1,12 @@
 //! Kubernetes name and label syntax, and Karpenter's label-key restrictions.
 
-/// Labels Karpenter knows values for (core `WellKnownLabels` plus the AWS provider's).
-pub const WELL_KNOWN_LABELS: &[&str] = &[
-    "karpenter.sh/nodepool",
-    "karpenter.sh/capacity-type",
-    "topology.kubernetes.io/zone",
-    "topology.kubernetes.io/region",
-    "node.kubernetes.io/instance-type",
-    "kubernetes.io/arch",
-    "kubernetes.io/os",
-    "node.kubernetes.io/windows-build",
-    "karpenter.k8s.aws/capacity-reservation-id",
-    "karpenter.k8s.aws/capacity-reservation-type",
-    "karpenter.k8s.aws/capacity-reservation-interruptible",
-    "karpenter.k8s.aws/instance-hypervisor",
-    "karpenter.k8s.aws/instance-encryption-in-transit-supported",
-    "karpenter.k8s.aws/nitro-sandbox",
-    "karpenter.k8s.aws/instance-category",
-    "karpenter.k8s.aws/instance-capability-flex",
-    "karpenter.k8s.aws/instance-family",
-    "karpenter.k8s.aws/instance-generation",
-    "karpenter.k8s.aws/instance-size",
-    "karpenter.k8s.aws/instance-local-nvme",
-    "karpenter.k8s.aws/instance-cpu",
-    "karpenter.k8s.aws/instance-cpu-manufacturer",
-    "karpenter.k8s.aws/instance-cpu-sustained-clock-speed-mhz",
-    "karpenter.k8s.aws/instance-memory",
-    "karpenter.k8s.aws/instance-ebs-bandwidth",
-    "karpenter.k8s.aws/instance-network-bandwidth",
-    "karpenter.k8s.aws/instance-gpu-name",
-    "karpenter.k8s.aws/instance-gpu-manufacturer",
-    "karpenter.k8s.aws/instance-gpu-count",
-    "karpenter.k8s.aws/instance-gpu-memory",
-    "karpenter.k8s.aws/instance-accelerator-name",
-    "karpenter.k8s.aws/instance-accelerator-manufacturer",
-    "karpenter.k8s.aws/instance-accelerator-count",
-    "karpenter.k8s.aws/instance-tenancy",
-    "karpenter.k8s.aws/placement-group-id",
-    "karpenter.k8s.aws/placement-group-partition",
-    "topology.k8s.aws/zone-id",
-];
-
 /// `karpenter.k8s.aws/*` keys the AWS NodePool CRD's CEL rule allows in requirements and
 /// template labels (the well-known AWS keys plus `karpenter.k8s.aws/ec2nodeclass`).
 const AWS_CEL_ALLOWED: &[&str] = &["karpenter.k8s.aws/ec2nodeclass"];
 
-/// Deprecated label keys and the stable keys Karpenter normalizes them to.
-pub const NORMALIZED_LABELS: &[(&str, &str)] = &[
-    (
-        "failure-domain.beta.kubernetes.io/zone",
-        "topology.kubernetes.io/zone",
-    ),
-    (
-        "failure-domain.beta.kubernetes.io/region",
-        "topology.kubernetes.io/region",
-    ),
-    ("beta.kubernetes.io/arch", "kubernetes.io/arch"),
-    ("beta.kubernetes.io/os", "kubernetes.io/os"),
-    (
-        "beta.kubernetes.io/instance-type",
-        "node.kubernetes.io/instance-type",
-    ),
-];
-
-/// The stable key for a possibly deprecated label key.
+/// The stable key for a possibly deprecated label key (`NormalizedLabels`).
 pub fn normalize_label(key: &str) -> &str {
-    NORMALIZED_LABELS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(key, |(_, v)| v)
+    crate::labels::normalize_key(key)
 }
 
 /// Known values of well-known labels whose values are a closed set.
@@ -103,7 +41,7 @@ pub fn nodepool_key_restriction(key: &str) -> Option<String> {
         ));
     }
     if domain.ends_with("karpenter.k8s.aws")
-        && !WELL_KNOWN_LABELS.contains(&key)
+        && !crate::labels::is_well_known(key)
         && !AWS_CEL_ALLOWED.contains(&key)
     {
         return Some(format!(
@@ -117,7 +55,7 @@ pub fn nodepool_key_restriction(key: &str) -> Option<String> {
 /// AWS restricted domains), or `None`.
 pub fn pod_key_restriction(key: &str) -> Option<String> {
     let key = normalize_label(key);
-    if WELL_KNOWN_LABELS.contains(&key) {
+    if crate::labels::is_well_known(key) {
         return None;
     }
     let domain = label_domain(key);

@@ -4,11 +4,6 @@
 //! `IsValidLabelValue`, `IsDNS1123Label`, `IsDNS1123Subdomain`) so that a trace or template is
 //! rejected exactly when `kubectl apply` would reject the same labels.
 
-/// Longest name part of a qualified name, and longest label value.
-const NAME_MAX: usize = 63;
-/// Longest DNS subdomain (the optional prefix of a label key).
-const SUBDOMAIN_MAX: usize = 253;
-
 /// What a valid label key looks like, for error messages.
 pub const LABEL_KEY_SYNTAX: &str = "a label key is an optional DNS subdomain prefix and `/` \
      followed by a name of at most 63 characters of alphanumerics, `-`, `_` or `.`, starting and \
@@ -18,56 +13,30 @@ pub const LABEL_KEY_SYNTAX: &str = "a label key is an optional DNS subdomain pre
 pub const LABEL_VALUE_SYNTAX: &str = "a label value is empty or at most 63 characters of \
      alphanumerics, `-`, `_` or `.`, starting and ending with an alphanumeric";
 
-/// The name part of a qualified name (and a non-empty label value):
-/// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, at most 63 characters.
-fn is_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            b.len() <= NAME_MAX
-                && first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
+// The checks themselves live in `config::labels` (one implementation for manifests and
+// traces); these are the boolean forms the trace reader uses.
 
 /// A DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters (namespace names).
 pub fn is_valid_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            b.len() <= NAME_MAX
-                && (first.is_ascii_lowercase() || first.is_ascii_digit())
-                && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        }
-        _ => false,
-    }
+    crate::config::labels::dns1123_label_error(s).is_none()
 }
 
-/// A DNS-1123 subdomain: dot-separated DNS labels, at most 253 characters in all.
+/// A DNS-1123 subdomain: dot-separated lowercase labels, at most 253 characters in all.
 pub fn is_valid_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= SUBDOMAIN_MAX && s.split('.').all(is_valid_dns_label)
+    crate::config::labels::dns1123_subdomain_error(s).is_none()
 }
 
 /// True when `key` is a valid Kubernetes label key (also the syntax of taint and toleration
 /// keys): `name` or `prefix/name`, where `prefix` is a DNS subdomain of at most 253 characters
 /// and `name` is at most 63 characters matching `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`.
 pub fn is_valid_label_key(key: &str) -> bool {
-    match key.split_once('/') {
-        None => is_qualified_name_part(key),
-        Some((prefix, name)) => is_valid_dns_subdomain(prefix) && is_qualified_name_part(name),
-    }
+    crate::config::labels::qualified_name_error(key).is_none()
 }
 
 /// True when `value` is a valid Kubernetes label value: empty, or at most 63 characters
 /// matching `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`.
 pub fn is_valid_label_value(value: &str) -> bool {
-    value.is_empty() || is_qualified_name_part(value)
+    crate::config::labels::label_value_error(value).is_none()
 }
 
 #[cfg(test)]
