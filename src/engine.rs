@@ -525,7 +525,10 @@ impl<'a> Engine<'a> {
 
     fn push(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
-        if matches!(ev, Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_)) {
+        if matches!(
+            ev,
+            Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_) | Ev::IceExpire
+        ) {
             self.work += 1;
         }
         self.heap.push(Reverse((t, self.seq, ev)));
@@ -570,10 +573,14 @@ impl<'a> Engine<'a> {
             {
                 break;
             }
+            // Without a horizon the run ends when the trace is exhausted and nothing can change
+            // any more: no pod will end, no node will launch or turn Ready, no offering comes
+            // back from the ICE cache and no batch window is open. Pods still pending then
+            // would only be retried against the same cluster, forever.
             if self.setup.horizon_ms.is_none()
                 && self.trace_done
                 && self.work == 0
-                && self.pending.is_empty()
+                && !self.batcher.open
             {
                 break;
             }
@@ -588,7 +595,10 @@ impl<'a> Engine<'a> {
                 break;
             };
             self.summary.events_processed += 1;
-            if matches!(ev, Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_)) {
+            if matches!(
+                ev,
+                Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_) | Ev::IceExpire
+            ) {
                 self.work -= 1;
             }
             match ev {
@@ -607,7 +617,7 @@ impl<'a> Engine<'a> {
                     let more = self.setup.horizon_ms.is_some()
                         || !self.trace_done
                         || self.work > 0
-                        || !self.pending.is_empty();
+                        || self.batcher.open;
                     if more {
                         self.push(self.now + TIMELINE_STEP_MS, Ev::Sample);
                     }

@@ -289,3 +289,36 @@ fn no_pass_runs_while_a_nodeclaim_is_launching() {
     assert_eq!(s.nodes_launched, 1);
     assert_eq!(s.pods_scheduled, 2);
 }
+
+/// A pod no NodePool can ever hold, in a trace without a horizon: the run still ends (when
+/// nothing else can happen) and reports the pod as unschedulable.
+#[test]
+fn an_unschedulable_pod_does_not_keep_the_run_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let pools = nodepool(
+        "general",
+        "        - {key: node.kubernetes.io/instance-type, operator: In, values: [m5.large]}",
+    );
+    std::fs::write(
+        dir.path().join("np.yaml"),
+        format!("{NODECLASS}---\n{pools}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "arrival,duration,cpu,memory\n0,,500m,512Mi\n5,,64,1Gi\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "name: stuck\nnodepools: np.yaml\nworkload: {pods: trace.csv}\n",
+    )
+    .unwrap();
+    let (s, rec) = run(&path);
+    assert_eq!(s.pods_scheduled, 1);
+    assert_eq!(s.pods_unschedulable, 1);
+    let stuck = rec.pods.iter().find(|p| p.id == 1).unwrap();
+    assert_eq!(stuck.outcome, "unschedulable");
+    assert!(s.simulated_ms < 3_600_000, "ended at {} ms", s.simulated_ms);
+}
