@@ -537,6 +537,47 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     }
     sort_templates(&mut templates);
     let domain_groups = build_domain_groups(&templates);
+    // End-of-life settings of each template's NodePool, in template order.
+    let pool_settings: Vec<crate::engine::PoolSettings> = templates
+        .iter()
+        .map(|t| {
+            let np = ls.nodepools.iter().find(|n| n.name == t.name.as_str());
+            crate::engine::PoolSettings {
+                consolidate_after_ms: np.and_then(|n| n.spec.disruption.consolidate_after.ms()),
+                budgets: Arc::new(match np {
+                    Some(n) => crate::disruption::budgets::Budgets::for_pool(n, sc.start),
+                    None => crate::disruption::budgets::Budgets::new(&[], sc.start),
+                }),
+                expire_after_ms: np.and_then(|n| n.spec.template.spec.expire_after.ms()),
+                termination_grace_ms: np
+                    .and_then(|n| n.spec.template.spec.termination_grace_period_ms),
+            }
+        })
+        .collect();
+    let pdbs: Vec<crate::engine::PdbSpec> = ls
+        .pdbs
+        .iter()
+        .filter_map(|b| {
+            use crate::engine::PdbBudget;
+            let budget = match (&b.min_available, &b.max_unavailable) {
+                (Some(config::IntOrPercent::Int(n)), _) => PdbBudget::MinAvailable(*n),
+                (Some(config::IntOrPercent::Percent(p)), _) => {
+                    PdbBudget::MinAvailablePercent(i64::from(*p))
+                }
+                (None, Some(config::IntOrPercent::Int(n))) => PdbBudget::MaxUnavailable(*n),
+                (None, Some(config::IntOrPercent::Percent(p))) => {
+                    PdbBudget::MaxUnavailablePercent(i64::from(*p))
+                }
+                (None, None) => return None,
+            };
+            Some(crate::engine::PdbSpec {
+                namespace: sym(&b.namespace),
+                // A PDB without a selector selects no pod (policy/v1).
+                selector: b.selector.as_ref().map(selector)?,
+                budget,
+            })
+        })
+        .collect();
     // Pod templates.
     let mut ptemplates = BTreeMap::new();
     for pt in &ls.templates {
@@ -650,8 +691,9 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     }
     if !ls.nodepools.is_empty() {
         notes.push(
-            "disruption (consolidation, drift, expiration) is not simulated yet (issue #3): nodes run \
-             until the end of the run, so costs are those of a cluster that never scales in"
+            "disruption: emptiness (with consolidateAfter, budgets and the 15 s validation) and \
+             expiration (expireAfter, forceful) are simulated; consolidation of underutilized \
+             nodes, drift and Spot interruptions are not built yet (issues #3, #4)"
                 .into(),
         );
     }
@@ -667,6 +709,8 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             existing,
             settings,
             tolerate_prefer_no_schedule: tolerate_pns,
+            pool_settings,
+            pdbs,
         },
         templates: ptemplates,
         region,

@@ -5,6 +5,7 @@
 //! the seeded RNG streams (one per subsystem), cluster state, and the records it hands to a
 //! [`Recorder`]. May not: parse files, print, or read the wall clock.
 
+pub mod disrupt;
 pub mod kube;
 
 use crate::labels::{self, Sym};
@@ -132,6 +133,48 @@ pub struct SimSetup {
     pub existing: Vec<ExistingSpec>,
     pub settings: Settings,
     pub tolerate_prefer_no_schedule: bool,
+    /// Per template (same order): the NodePool's disruption-related settings.
+    pub pool_settings: Vec<PoolSettings>,
+    pub pdbs: Vec<PdbSpec>,
+}
+
+/// The NodePool settings that govern a node's end of life.
+#[derive(Clone)]
+pub struct PoolSettings {
+    /// `consolidateAfter` (`None` = Never: never a consolidation or emptiness source).
+    pub consolidate_after_ms: Option<u64>,
+    pub budgets: Arc<crate::disruption::budgets::Budgets>,
+    /// `expireAfter` (`None` = Never).
+    pub expire_after_ms: Option<u64>,
+    /// `terminationGracePeriod` (`None` = unset: a blocked drain can wait forever).
+    pub termination_grace_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolSettings")
+            .field("consolidate_after_ms", &self.consolidate_after_ms)
+            .field("expire_after_ms", &self.expire_after_ms)
+            .field("termination_grace_ms", &self.termination_grace_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PodDisruptionBudget.
+#[derive(Debug, Clone)]
+pub struct PdbSpec {
+    pub namespace: Sym,
+    pub selector: crate::model::LabelSelector,
+    pub budget: PdbBudget,
+}
+
+/// `minAvailable` or `maxUnavailable`, as a count or a percentage (rounded up, as Kubernetes).
+#[derive(Debug, Clone, Copy)]
+pub enum PdbBudget {
+    MinAvailable(i64),
+    MinAvailablePercent(i64),
+    MaxUnavailable(i64),
+    MaxUnavailablePercent(i64),
 }
 
 /// One pod of the trace, ready to arrive.
@@ -246,6 +289,8 @@ pub struct RunSummary {
     pub nodes_peak: u64,
     pub terminated_by_reason: BTreeMap<String, u64>,
     pub spot_interruptions: u64,
+    /// `karpenter_nodeclaims_disrupted_total` by reason (graceful methods and expiration).
+    pub disrupted_by_reason: BTreeMap<String, u64>,
     pub spot_ice_errors: u64,
     pub cpu_requested_ms: f64,
     pub cpu_allocatable_ms: f64,
@@ -277,6 +322,16 @@ enum Ev {
     Ready(u32),
     Sample,
     IceExpire,
+    /// One drain pass over a deleting node.
+    Drain(u32),
+    /// The instance of a drained node is terminated.
+    Terminate(u32),
+    /// The NodeClaim reached `expireAfter`.
+    Expire(u32),
+    /// One iteration of the disruption loop.
+    DisruptionTick,
+    /// The emptiness command's validation, 15 s after it was computed.
+    EmptinessValidate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +343,8 @@ enum NodeState {
     Ready,
     /// The launch failed; the NodeClaim was deleted.
     Failed,
+    /// The instance is gone (after a drain, or reclaimed).
+    Terminated,
 }
 
 #[derive(Debug, Clone)]
@@ -316,9 +373,49 @@ struct Node {
     /// Planned claim data kept until launch.
     plan: Option<Box<crate::scheduler::PlannedClaim>>,
     ready_at_ms: u64,
+    /// NodeClaim creation (expiration counts from it).
+    created_ms: u64,
+    /// A provisioning pass planned pods onto this node: not disruptable until then.
+    nominated_until_ms: u64,
+    /// Bound pods that would have to be rescheduled (positive eviction cost), and bound pods
+    /// with the do-not-disrupt annotation.
+    movable: u32,
+    dnd: u32,
+    /// Karpenter's `lastPodEventTime` (bind, terminal, terminating; deduplicated to 10 s).
+    last_pod_event_ms: Option<u64>,
+    /// Set once the NodeClaim is deleted: why, when, and the drain deadline (TGP).
+    deleting: Option<Deleting>,
+    terminated_ms: Option<u64>,
+    termination_reason: Option<&'static str>,
     /// Namespace cost attribution: weights of bound pods per namespace, and last flush time.
     ns_weights: Vec<(Sym, f64)>,
     attr_last_ms: u64,
+}
+
+/// A NodeClaim being deleted.
+#[derive(Debug, Clone, Copy)]
+struct Deleting {
+    since_ms: u64,
+    /// Empty, underutilized, drifted, expired, interrupted.
+    reason: &'static str,
+    /// `terminationGracePeriod` deadline: pods still there are deleted at once.
+    deadline_ms: Option<u64>,
+    /// When the node was first seen empty after the drain started.
+    drained_ms: Option<u64>,
+}
+
+impl Node {
+    /// Records a pod event for consolidateAfter (`podevents` controller: at most one write
+    /// per 10 s).
+    fn touch_pod_event(&mut self, now: u64) {
+        if self.last_pod_event_ms.is_none_or(|l| now >= l + 10_000) {
+            self.last_pod_event_ms = Some(now);
+        }
+    }
+
+    fn alive(&self) -> bool {
+        matches!(self.state, NodeState::Launched | NodeState::Ready)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -329,6 +426,14 @@ struct PodState {
     running_ms: Option<u64>,
     window_mark: u64,
     last_error: Option<String>,
+    /// When the pod's current run ends (a `PodEnd` at another time is stale).
+    end_at_ms: Option<u64>,
+    /// Run time still owed after an eviction (the replacement pod runs what is left).
+    remaining_ms: Option<u64>,
+    /// First bind and first Running, for the report.
+    first_bound_ms: Option<u64>,
+    first_running_ms: Option<u64>,
+    evictions: u32,
 }
 
 #[derive(Debug, Default)]
@@ -343,6 +448,7 @@ struct Batcher {
 /// Running node counts for the timeline.
 #[derive(Debug, Default, Clone)]
 struct NodeCounts {
+    deleting: u32,
     on_demand: u32,
     spot: u32,
     reserved: u32,
@@ -434,6 +540,12 @@ pub struct Engine<'a> {
     pass_order: Vec<usize>,
     /// How many entries at the front of `pass_order` are Ready (initialized) nodes.
     pass_ready: usize,
+    /// Emptiness candidates waiting for their validation.
+    pending_empty: Vec<usize>,
+    /// Managed, initialized, not deleting nodes with no pod to reschedule.
+    empty_nodes: BTreeSet<usize>,
+    /// Per template: (initialized nodes not yet terminated, of which deleting).
+    pool_counts: Vec<(u32, u32)>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -482,6 +594,9 @@ impl<'a> Engine<'a> {
             counts: NodeCounts::default(),
             pass_order: Vec::new(),
             pass_ready: 0,
+            pending_empty: Vec::new(),
+            empty_nodes: BTreeSet::new(),
+            pool_counts: vec![(0, 0); setup.templates.len()],
         };
         for (i, x) in setup.existing.iter().enumerate() {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
@@ -506,6 +621,14 @@ impl<'a> Engine<'a> {
                 host_ports: Vec::new(),
                 plan: None,
                 ready_at_ms: 0,
+                created_ms: 0,
+                nominated_until_ms: 0,
+                movable: 0,
+                dnd: 0,
+                last_pod_event_ms: None,
+                deleting: None,
+                terminated_ms: None,
+                termination_reason: None,
                 ns_weights: Vec::new(),
                 attr_last_ms: 0,
             };
@@ -558,6 +681,7 @@ impl<'a> Engine<'a> {
     pub fn run(mut self) -> Result<RunSummary, EngineError> {
         self.pull_arrival()?;
         self.push(0, Ev::Sample);
+        self.push(0, Ev::DisruptionTick);
         loop {
             // Merge the requeue FIFO (monotone times) with the heap.
             let heap_next = self.heap.peek().map(|Reverse((t, _, _))| *t);
@@ -623,6 +747,21 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Ev::IceExpire => self.on_ice_expire(),
+                Ev::Drain(n) => self.on_drain(n as usize),
+                Ev::Terminate(n) => self.on_terminate(n as usize),
+                Ev::DisruptionTick => self.on_disruption_tick(),
+                Ev::EmptinessValidate => self.on_emptiness_validate(),
+                Ev::Expire(n) => {
+                    let n = n as usize;
+                    if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {
+                        *self
+                            .summary
+                            .disrupted_by_reason
+                            .entry("expired".into())
+                            .or_insert(0) += 1;
+                        self.delete_node(n, "expired");
+                    }
+                }
             }
         }
         let end = self.setup.horizon_ms.unwrap_or(self.now);
@@ -651,12 +790,17 @@ impl<'a> Engine<'a> {
         self.pods.insert(
             id,
             PodState {
+                remaining_ms: a.duration_ms,
                 arrival: a,
                 bound_ms: None,
                 node: None,
                 running_ms: None,
                 window_mark: 0,
                 last_error: None,
+                end_at_ms: None,
+                first_bound_ms: None,
+                first_running_ms: None,
+                evictions: 0,
             },
         );
         // kube-scheduler tries first; only a pod it marks Unschedulable reaches Karpenter.
@@ -848,9 +992,8 @@ impl<'a> Engine<'a> {
                 t.limits.as_ref().map(|lim| {
                     let mut rem = lim.clone();
                     for n in &self.nodes {
-                        if n.template == Some(ti)
-                            && matches!(n.state, NodeState::Launched | NodeState::Ready)
-                        {
+                        // Nodes marked for deletion are not active state nodes.
+                        if n.template == Some(ti) && n.alive() && n.deleting.is_none() {
                             for (k, v) in rem.iter_mut() {
                                 *v -= match k {
                                     LimitKey::Resource(r) => n.capacity.get(*r),
@@ -889,9 +1032,13 @@ impl<'a> Engine<'a> {
                 p.last_error = Some(err.clone());
             }
         }
-        for (pid, _) in &result.existing {
+        for (pid, ni) in &result.existing {
             if let Some(p) = self.pods.get_mut(pid) {
                 p.last_error = None;
+            }
+            // The pass nominated this node: disruption leaves it alone for a while.
+            if let Some(&idx) = node_idx.get(*ni) {
+                self.nodes[idx].nominated_until_ms = self.now + disrupt::NOMINATION_MS;
             }
         }
         let nominated = result.existing.len();
@@ -987,6 +1134,14 @@ impl<'a> Engine<'a> {
             host_ports: Vec::new(),
             plan: Some(Box::new(claim)),
             ready_at_ms: 0,
+            created_ms: self.now,
+            nominated_until_ms: 0,
+            movable: 0,
+            dnd: 0,
+            last_pod_event_ms: None,
+            deleting: None,
+            terminated_ms: None,
+            termination_reason: None,
             ns_weights: Vec::new(),
             attr_last_ms: 0,
         });
@@ -1094,6 +1249,16 @@ impl<'a> Engine<'a> {
                 self.alive_nodes += 1;
                 self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
                 self.push(ready, Ev::Ready(idx as u32));
+                // expireAfter counts from the NodeClaim's creation; forceful, no budgets.
+                if let Some(exp) = self
+                    .setup
+                    .pool_settings
+                    .get(plan.template)
+                    .and_then(|p| p.expire_after_ms)
+                {
+                    let at = self.nodes[idx].created_ms + exp;
+                    self.push(at.max(self.now), Ev::Expire(idx as u32));
+                }
             }
         }
     }
@@ -1226,7 +1391,7 @@ impl<'a> Engine<'a> {
 
     fn on_ready(&mut self, idx: usize) {
         let n = &mut self.nodes[idx];
-        if n.state != NodeState::Launched {
+        if n.state != NodeState::Launched || n.deleting.is_some() {
             return;
         }
         n.state = NodeState::Ready;
@@ -1244,6 +1409,10 @@ impl<'a> Engine<'a> {
         self.ready_allocatable.add_assign(&alloc);
         self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
         self.kube.reindex(&self.nodes, idx);
+        self.refresh_empty(idx);
+        if let Some(t) = self.nodes[idx].template {
+            self.pool_counts[t].0 += 1;
+        }
         self.kube_retry(Some(idx));
     }
 
@@ -1258,7 +1427,15 @@ impl<'a> Engine<'a> {
         p.node = Some(node as u32);
         p.running_ms = Some(now + startup);
         p.last_error = None;
-        let end = p.arrival.duration_ms.map(|d| now + startup + d);
+        let first = p.first_bound_ms.is_none();
+        if first {
+            p.first_bound_ms = Some(now);
+            p.first_running_ms = Some(now + startup);
+        }
+        let end = p.remaining_ms.map(|d| now + startup + d);
+        p.end_at_ms = end;
+        let movable = moves_cost(p.arrival.info.priority);
+        let dnd = p.arrival.do_not_disrupt;
         let anti = !p.arrival.info.constraints.anti_required.is_empty();
         let ns = p.arrival.info.namespace;
         let ports = p.arrival.info.constraints.host_ports.clone();
@@ -1267,49 +1444,303 @@ impl<'a> Engine<'a> {
         n.used.add_assign(&req);
         n.pods.push(id);
         n.host_ports.extend(ports);
+        n.touch_pod_event(now);
+        n.movable += u32::from(movable);
+        n.dnd += u32::from(dnd);
         let w = pod_weight(&req, &n.allocatable);
         add_weight(&mut n.ns_weights, ns, w);
         self.bound_requests.add_assign(&req);
         if anti {
             self.anti_affinity_bound += 1;
         }
-        self.summary.pods_scheduled += 1;
-        self.summary
-            .pending_ms
-            .push(startup + now - self.pods[&id].arrival.info.created);
+        self.refresh_empty(node);
+        if first {
+            self.summary.pods_scheduled += 1;
+            self.summary
+                .pending_ms
+                .push(startup + now - self.pods[&id].arrival.info.created);
+        }
         if let Some(end) = end {
             self.push(end, Ev::PodEnd(id));
         }
         self.kube.reindex(&self.nodes, node);
     }
 
-    fn on_pod_end(&mut self, id: u32) {
-        let Some(p) = self.pods.remove(&id) else {
-            return;
-        };
-        let Some(node) = p.node.map(|n| n as usize) else {
-            return;
+    /// Takes a bound pod off its node (the pod stays known). Returns the node.
+    fn unbind(&mut self, id: u32) -> Option<usize> {
+        let (node, req, ns, ports, anti, movable, dnd) = {
+            let p = self.pods.get(&id)?;
+            let node = p.node? as usize;
+            (
+                node,
+                p.arrival.info.requests,
+                p.arrival.info.namespace,
+                p.arrival.info.constraints.host_ports.clone(),
+                !p.arrival.info.constraints.anti_required.is_empty(),
+                moves_cost(p.arrival.info.priority),
+                p.arrival.do_not_disrupt,
+            )
         };
         self.flush_attribution(node);
-        let req = p.arrival.info.requests;
+        let now = self.now;
         let n = &mut self.nodes[node];
         n.used.sub_assign(&req);
-        n.pods.retain(|x| *x != id);
-        for hp in &p.arrival.info.constraints.host_ports {
+        if let Some(k) = n.pods.iter().position(|x| *x == id) {
+            n.pods.swap_remove(k);
+        }
+        for hp in &ports {
             if let Some(i) = n.host_ports.iter().position(|x| x == hp) {
                 n.host_ports.remove(i);
             }
         }
+        n.touch_pod_event(now);
+        n.movable -= u32::from(movable);
+        n.dnd -= u32::from(dnd);
         let w = pod_weight(&req, &n.allocatable);
-        add_weight(&mut n.ns_weights, p.arrival.info.namespace, -w);
+        add_weight(&mut n.ns_weights, ns, -w);
         self.bound_requests.sub_assign(&req);
         self.kube.reindex(&self.nodes, node);
-        if !p.arrival.info.constraints.anti_required.is_empty() {
+        if anti {
             self.anti_affinity_bound -= 1;
         }
-        let rec = self.pod_record(&p, Some(self.now), "completed");
+        if let Some(p) = self.pods.get_mut(&id) {
+            p.node = None;
+            p.bound_ms = None;
+            p.end_at_ms = None;
+        }
+        self.refresh_empty(node);
+        Some(node)
+    }
+
+    fn on_pod_end(&mut self, id: u32) {
+        if self.pods.get(&id).and_then(|p| p.end_at_ms) != Some(self.now) {
+            return; // evicted since this end was scheduled
+        }
+        let Some(node) = self.unbind(id) else {
+            return;
+        };
+        let Some(p) = self.pods.remove(&id) else {
+            return;
+        };
+        let mut rec = self.pod_record(&p, Some(self.now), "completed");
+        rec.node = Some(self.nodes[node].name.as_str().to_string());
         self.rec.pod(&rec);
         self.kube_retry(Some(node));
+    }
+
+    /// Evicts a bound pod: it leaves its node and, as its controller's replacement, becomes a
+    /// pending pod that owes the rest of its run time.
+    fn evict(&mut self, id: u32) {
+        let now = self.now;
+        let Some(p) = self.pods.get_mut(&id) else {
+            return;
+        };
+        p.remaining_ms = match (p.end_at_ms, p.running_ms) {
+            (Some(end), Some(run)) if run <= now => Some(end.saturating_sub(now)),
+            _ => p.remaining_ms,
+        };
+        p.evictions += 1;
+        let last_node = p.node;
+        self.summary.pods_evicted += 1;
+        self.unbind(id);
+        if let Some(p) = self.pods.get_mut(&id) {
+            p.node = last_node;
+            p.running_ms = None;
+        }
+        let key = {
+            let p = &self.pods[&id];
+            (Reverse(p.arrival.info.priority), p.arrival.info.created, id)
+        };
+        if let Some(n) = self.kube_find_node(id) {
+            self.bind(id, n);
+        } else {
+            self.pending_insert(key);
+            self.trigger(id);
+            self.requeue.push_back((self.now + REQUEUE_MS, id));
+        }
+    }
+
+    /// Karpenter deletes a NodeClaim: the node is tainted `karpenter.sh/disrupted:NoSchedule`,
+    /// leaves every scheduling candidate list and starts draining.
+    fn delete_node(&mut self, idx: usize, reason: &'static str) {
+        let now = self.now;
+        let tgp = self.nodes[idx]
+            .template
+            .and_then(|t| self.setup.pool_settings.get(t))
+            .and_then(|p| p.termination_grace_ms);
+        let was_ready = self.nodes[idx].state == NodeState::Ready;
+        {
+            let n = &mut self.nodes[idx];
+            if !n.alive() || n.deleting.is_some() {
+                return;
+            }
+            n.deleting = Some(Deleting {
+                since_ms: now,
+                reason,
+                deadline_ms: tgp.map(|g| now + g),
+                drained_ms: None,
+            });
+            n.taints.push(crate::model::disrupted_taint());
+        }
+        self.order_remove(idx, was_ready);
+        self.kube.reindex(&self.nodes, idx);
+        self.refresh_empty(idx);
+        self.counts.deleting += 1;
+        if was_ready && let Some(t) = self.nodes[idx].template {
+            self.pool_counts[t].1 += 1;
+        }
+        let n = &self.nodes[idx];
+        self.rec.decision(&serde_json::json!({
+            "time": secs(now), "kind": "nodeclaim-deleted", "nodeclaim": n.name.as_str(),
+            "nodepool": n.template.map(|t| self.setup.templates[t].name.as_str()).unwrap_or("(existing)"),
+            "reason": reason, "pods": n.pods.iter().map(|p| self.pod_name(*p)).collect::<Vec<_>>(),
+        }));
+        self.push(now, Ev::Drain(idx as u32));
+    }
+
+    /// One drain pass (`terminator.go`): evicts every pod that may go now; pods with an active
+    /// do-not-disrupt annotation or blocked by a PodDisruptionBudget wait, unless the
+    /// terminationGracePeriod deadline has passed. An empty node terminates once 5 s have
+    /// passed since the drain started (`MinDrainTime`).
+    fn on_drain(&mut self, idx: usize) {
+        let now = self.now;
+        let Some(d) = self.nodes[idx].deleting else {
+            return;
+        };
+        if self.nodes[idx].state == NodeState::Terminated {
+            return;
+        }
+        let force = d.deadline_ms.is_some_and(|dl| now >= dl);
+        let pods = self.nodes[idx].pods.clone();
+        for pid in pods {
+            let dnd = self
+                .pods
+                .get(&pid)
+                .is_some_and(|p| p.arrival.do_not_disrupt);
+            if !force && (dnd || self.pdb_blocks(pid)) {
+                continue;
+            }
+            self.evict(pid);
+        }
+        if !self.nodes[idx].pods.is_empty() {
+            let next = match d.deadline_ms {
+                Some(dl) if dl > now => (now + 1_000).min(dl),
+                _ => now + 1_000,
+            };
+            self.push(next, Ev::Drain(idx as u32));
+            return;
+        }
+        let drained = d.drained_ms.unwrap_or(now);
+        if let Some(dd) = self.nodes[idx].deleting.as_mut() {
+            dd.drained_ms = Some(drained);
+        }
+        let min_drain = d.since_ms + 5_000;
+        if now < min_drain {
+            self.push(min_drain, Ev::Drain(idx as u32));
+            return;
+        }
+        // Instance termination is polled every 5 s until EC2 reports it gone.
+        self.push(now + 5_000, Ev::Terminate(idx as u32));
+    }
+
+    fn on_terminate(&mut self, idx: usize) {
+        let now = self.now;
+        let was_ready = self.nodes[idx].state == NodeState::Ready;
+        if !self.nodes[idx].alive() {
+            return;
+        }
+        // Pods still bound (killed with the instance).
+        let left = self.nodes[idx].pods.clone();
+        for pid in left {
+            self.evict(pid);
+        }
+        self.flush_attribution(idx);
+        let reason = self.nodes[idx]
+            .deleting
+            .map(|d| d.reason)
+            .unwrap_or("terminated");
+        {
+            let n = &mut self.nodes[idx];
+            n.state = NodeState::Terminated;
+            n.terminated_ms = Some(now);
+            n.termination_reason = Some(reason);
+        }
+        let n = &self.nodes[idx];
+        let c = &mut self.counts;
+        if n.capacity_type == labels::SPOT {
+            c.spot -= 1;
+        } else if n.capacity_type == labels::RESERVED {
+            c.reserved -= 1;
+        } else {
+            c.on_demand -= 1;
+        }
+        if !was_ready {
+            c.not_ready -= 1;
+        }
+        c.deleting -= 1;
+        c.cost_per_hour -= n.price;
+        if was_ready {
+            self.ready_allocatable.sub_assign(&n.allocatable);
+            self.bound_requests.sub_assign(&n.ds_overhead);
+        }
+        if was_ready && let Some(t) = self.nodes[idx].template {
+            let deleting = u32::from(self.nodes[idx].deleting.is_some());
+            self.pool_counts[t].0 -= 1;
+            self.pool_counts[t].1 -= deleting;
+        }
+        self.alive_nodes -= 1;
+        *self
+            .summary
+            .terminated_by_reason
+            .entry(reason.to_string())
+            .or_insert(0) += 1;
+        self.kube.reindex(&self.nodes, idx);
+    }
+
+    /// Whether evicting `pid` now would violate a PodDisruptionBudget (the Eviction API's 429):
+    /// more than one PDB selects it, or its PDB allows no disruption.
+    fn pdb_blocks(&self, pid: u32) -> bool {
+        if self.setup.pdbs.is_empty() {
+            return false;
+        }
+        let Some(p) = self.pods.get(&pid) else {
+            return false;
+        };
+        let info = &p.arrival.info;
+        let matching: Vec<&PdbSpec> = self
+            .setup
+            .pdbs
+            .iter()
+            .filter(|b| b.namespace == info.namespace && b.selector.matches(&info.labels))
+            .collect();
+        match matching.len() {
+            0 => false,
+            1 => {
+                let b = matching[0];
+                let (mut expected, mut healthy) = (0i64, 0i64);
+                for q in self.pods.values() {
+                    if q.arrival.info.namespace == b.namespace
+                        && b.selector.matches(&q.arrival.info.labels)
+                    {
+                        expected += 1;
+                        if q.node.is_some()
+                            && q.bound_ms.is_some()
+                            && q.running_ms.is_some_and(|r| r <= self.now)
+                        {
+                            healthy += 1;
+                        }
+                    }
+                }
+                let desired = match b.budget {
+                    PdbBudget::MinAvailable(n) => n,
+                    PdbBudget::MinAvailablePercent(pct) => (expected * pct + 99) / 100,
+                    PdbBudget::MaxUnavailable(n) => expected - n,
+                    PdbBudget::MaxUnavailablePercent(pct) => expected - (expected * pct + 99) / 100,
+                };
+                healthy - desired <= 0
+            }
+            _ => true,
+        }
     }
 
     fn pod_record(&self, p: &PodState, ended: Option<u64>, outcome: &'static str) -> PodRecord {
@@ -1323,13 +1754,13 @@ impl<'a> Engine<'a> {
                 .map(|o| o.as_str().to_string())
                 .unwrap_or_default(),
             arrival_ms: p.arrival.info.created,
-            scheduled_ms: p.bound_ms,
-            running_ms: p.running_ms.filter(|r| *r <= self.now),
+            scheduled_ms: p.first_bound_ms,
+            running_ms: p.first_running_ms.filter(|r| *r <= self.now),
             ended_ms: ended,
             node: p
                 .node
                 .map(|n| self.nodes[n as usize].name.as_str().to_string()),
-            evictions: 0,
+            evictions: p.evictions,
             outcome,
         }
     }
@@ -1404,6 +1835,20 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Files or unfiles a node in the set Emptiness looks at.
+    fn refresh_empty(&mut self, idx: usize) {
+        let n = &self.nodes[idx];
+        if n.template.is_some()
+            && n.state == NodeState::Ready
+            && n.deleting.is_none()
+            && n.movable == 0
+        {
+            self.empty_nodes.insert(idx);
+        } else {
+            self.empty_nodes.remove(&idx);
+        }
+    }
+
     /// Counts a node that now has an instance (launched or existing).
     fn count_alive(&mut self, idx: usize, ready: bool) {
         let n = &self.nodes[idx];
@@ -1449,10 +1894,14 @@ impl<'a> Engine<'a> {
             self.flush_attribution(i);
         }
         for n in &self.nodes {
-            if !matches!(n.state, NodeState::Launched | NodeState::Ready) {
+            if !matches!(
+                n.state,
+                NodeState::Launched | NodeState::Ready | NodeState::Terminated
+            ) {
                 continue;
             }
-            let hours = (end - n.launched_ms) as f64 / 3_600_000.0;
+            let stop = n.terminated_ms.unwrap_or(end).min(end);
+            let hours = stop.saturating_sub(n.launched_ms) as f64 / 3_600_000.0;
             let cost = n.price * hours;
             let pool = match n.template {
                 Some(t) => self.setup.templates[t].name.as_str().to_string(),
@@ -1484,8 +1933,8 @@ impl<'a> Engine<'a> {
                 price_per_hour: n.price,
                 launched_ms: n.launched_ms,
                 ready_ms: n.ready_ms,
-                terminated_ms: None,
-                termination_reason: None,
+                terminated_ms: n.terminated_ms,
+                termination_reason: n.termination_reason.map(str::to_string),
                 cost,
             };
             self.rec.node(&rec);
@@ -1504,12 +1953,21 @@ impl<'a> Engine<'a> {
             "expired",
             "interrupted",
         ] {
-            self.summary.terminated_by_reason.insert(r.to_string(), 0);
+            self.summary
+                .terminated_by_reason
+                .entry(r.to_string())
+                .or_insert(0);
         }
         self.summary.pods_never_scheduled = self.summary.pods_total - self.summary.pods_scheduled;
         self.summary.pending_ms.sort_unstable();
         self.summary
     }
+}
+
+/// Whether a pod's eviction cost is positive: clamp(1 + priority / 2^25, −10, 10) > 0
+/// (`core: pkg/utils/disruption/disruption.go`; pod-deletion-cost is not modelled).
+fn moves_cost(priority: i32) -> bool {
+    1.0 + f64::from(priority) / 33_554_432.0 > 0.0
 }
 
 /// A pod whose placement on an existing node depends only on resources and taints.

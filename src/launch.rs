@@ -77,45 +77,59 @@ pub fn launch(
             && (unavailable.is_empty()
                 || !unavailable.contains(&(it.name, o.zone, o.capacity_type)))
     };
-    // 1. compatible, fits, has an available compatible offering.
-    let mut kept: Vec<u32> = options
-        .iter()
-        .copied()
-        .filter(|i| {
-            let it = &its[*i as usize];
-            (prevalidated || it.requirements.intersects(requirements).is_ok())
-                && requests.fits(&it.allocatable)
-                && it.offerings.iter().any(|o| offering_ok(it, o))
-        })
-        .collect();
+    // 1. compatible, fits, has an available compatible offering — one pass over the options
+    // and their offerings, keeping each type's cheapest on-demand and Spot price.
+    struct Cand {
+        i: u32,
+        od: f64,
+        spot: f64,
+        exotic: bool,
+    }
+    let mut kept: Vec<Cand> = Vec::with_capacity(options.len());
+    for &i in options {
+        let it = &its[i as usize];
+        if !requests.fits(&it.allocatable)
+            || !(prevalidated || it.requirements.intersects(requirements).is_ok())
+        {
+            continue;
+        }
+        let (mut od, mut spot, mut any) = (f64::INFINITY, f64::INFINITY, false);
+        for o in &it.offerings {
+            if !offering_ok(it, o) {
+                continue;
+            }
+            any = true;
+            if o.capacity_type == labels::SPOT {
+                spot = spot.min(o.price);
+            } else if o.capacity_type == labels::ON_DEMAND {
+                od = od.min(o.price);
+            }
+        }
+        if any {
+            kept.push(Cand {
+                i,
+                od,
+                spot,
+                exotic: it.exotic,
+            });
+        }
+    }
     if kept.is_empty() {
         return Err(LaunchError::InsufficientCapacity(
             "all requested instance types were unavailable during launch".into(),
         ));
     }
     // 5. exotic filter (metal, GPUs, accelerators) unless it would leave nothing.
-    if !min_values {
-        let plain: Vec<u32> = kept
-            .iter()
-            .copied()
-            .filter(|i| !its[*i as usize].exotic)
-            .collect();
-        if !plain.is_empty() {
-            kept = plain;
-        }
+    if !min_values && kept.iter().any(|c| !c.exotic) {
+        kept.retain(|c| !c.exotic);
     }
     let allows = |ct: Sym| ct_req.is_none_or(|q| q.has(ct));
     // 6. Spot offerings dearer than the cheapest on-demand offering are dropped.
     let cheapest_od = if allows(labels::SPOT) && allows(labels::ON_DEMAND) && !min_values {
         kept.iter()
-            .flat_map(|i| {
-                let it = &its[*i as usize];
-                it.offerings
-                    .iter()
-                    .filter(move |o| o.capacity_type == labels::ON_DEMAND && offering_ok(it, o))
-                    .map(|o| o.price)
-            })
+            .map(|c| c.od)
             .min_by(f64::total_cmp)
+            .filter(|p| p.is_finite())
     } else {
         None
     };
@@ -126,14 +140,14 @@ pub fn launch(
     // 7. truncate to the 60 cheapest by cheapest remaining offering.
     let mut priced: Vec<(f64, u32)> = kept
         .iter()
-        .filter_map(|i| {
-            let it = &its[*i as usize];
-            it.offerings
-                .iter()
-                .filter(|o| offering_allowed(it, o))
-                .map(|o| o.price)
-                .min_by(f64::total_cmp)
-                .map(|p| (p, *i))
+        .filter_map(|c| {
+            let spot = if cheapest_od.is_some_and(|od| c.spot > od) {
+                f64::INFINITY
+            } else {
+                c.spot
+            };
+            let p = c.od.min(spot);
+            p.is_finite().then_some((p, c.i))
         })
         .collect();
     // Ties keep the NodeClass's catalog order (instance types are listed by name).

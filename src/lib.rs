@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod config;
+pub mod disruption;
 pub mod engine;
 pub mod labels;
 pub mod launch;

@@ -322,3 +322,175 @@ fn an_unschedulable_pod_does_not_keep_the_run_alive() {
     assert_eq!(stuck.outcome, "unschedulable");
     assert!(s.simulated_ms < 3_600_000, "ended at {} ms", s.simulated_ms);
 }
+
+// karpenter: pkg/controllers/nodeclaim/expiration/suite_test.go "should expire a NodeClaim
+// after expireAfter" — forceful: no budget, no pre-spun replacement; the drained pods are
+// re-provisioned by the provisioner, and the expired node's cost stops at termination.
+#[test]
+fn expire_after_replaces_long_lived_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = "apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: general
+spec:
+  template:
+    spec:
+      requirements:
+        - {key: node.kubernetes.io/instance-type, operator: In, values: [m5.large]}
+        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+      nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}
+      expireAfter: 1h
+";
+    std::fs::write(
+        dir.path().join("np.yaml"),
+        format!("{NODECLASS}---\n{pool}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "arrival,duration,cpu,memory\n0,,500m,512Mi\n0,,500m,512Mi\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "name: expiry\nduration: 150m\nnodepools: np.yaml\nworkload: {pods: trace.csv}\n",
+    )
+    .unwrap();
+    let (s, rec) = run(&path);
+    // One m5.large holds both pods; it expires 1 h after its NodeClaim was created, its
+    // replacement 1 h after that; the third node runs to the end.
+    assert_eq!(
+        s.terminated_by_reason["expired"], 2,
+        "{:?}",
+        s.terminated_by_reason
+    );
+    assert_eq!(s.nodes_launched, 3);
+    assert_eq!(s.pods_evicted, 4);
+    let first = &rec.nodes[0];
+    assert_eq!(first.termination_reason.as_deref(), Some("expired"));
+    let lived = first.terminated_ms.unwrap() - first.launched_ms;
+    assert!(
+        (3_600_000..3_600_000 + 30_000).contains(&lived),
+        "lived {lived} ms"
+    );
+    // Cost stops at termination: three node-lifetimes that do not overlap much.
+    let total_hours: f64 = rec.nodes.iter().map(|n| n.cost / n.price_per_hour).sum();
+    assert!(total_hours < 2.6, "{total_hours} node-hours");
+    for p in &rec.pods {
+        assert_eq!(p.evictions, 2);
+        assert_eq!(p.outcome, "running_at_end");
+    }
+}
+
+fn empty_pool(disruption: &str) -> String {
+    format!(
+        "apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: general
+spec:
+  template:
+    spec:
+      requirements:
+        - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.large]}}
+        - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
+      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
+  disruption:
+{disruption}
+"
+    )
+}
+
+fn run_empty(disruption: &str, trace: &str) -> (RunSummary, MemoryRecorder) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("np.yaml"),
+        format!("{NODECLASS}---\n{}", empty_pool(disruption)),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("trace.csv"), trace).unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "name: empty\nduration: 1h\nnodepools: np.yaml\nworkload: {pods: trace.csv}\n",
+    )
+    .unwrap();
+    run(&path)
+}
+
+// karpenter: pkg/controllers/disruption/emptiness_test.go "can delete empty nodes" — the node
+// becomes Consolidatable consolidateAfter after its last pod event, Emptiness picks it at the
+// next 10 s poll, validates 15 s later and deletes it; no replacement is launched.
+#[test]
+fn when_empty_removes_a_node_soon_after_its_last_pod_ends() {
+    let (s, rec) = run_empty(
+        "    consolidationPolicy: WhenEmpty\n    consolidateAfter: 30s",
+        "arrival,duration,cpu,memory\n0,300,500m,512Mi\n",
+    );
+    assert_eq!(
+        s.terminated_by_reason["empty"], 1,
+        "{:?}",
+        s.terminated_by_reason
+    );
+    assert_eq!(s.nodes_launched, 1);
+    let n = &rec.nodes[0];
+    let pod_end = rec.pods[0].ended_ms.unwrap();
+    let gone = n.terminated_ms.unwrap();
+    // 30 s consolidateAfter + up to 10 s poll + 15 s validation + 5 s drain + 5 s terminate.
+    assert!(
+        gone >= pod_end + 30_000 + 15_000 + 10_000,
+        "{gone} vs pod end {pod_end}"
+    );
+    assert!(
+        gone <= pod_end + 30_000 + 10_000 + 15_000 + 10_000 + 1,
+        "{gone} vs pod end {pod_end}"
+    );
+    assert_eq!(n.termination_reason.as_deref(), Some("empty"));
+    assert!(
+        rec.decisions
+            .iter()
+            .any(|d| d["kind"] == "disruption" && d["method"] == "emptiness")
+    );
+}
+
+// karpenter: pkg/controllers/disruption/emptiness_test.go "should not allow emptiness if the
+// budget is fully blocking" — `nodes: "0"` blocks Empty.
+#[test]
+fn a_zero_budget_blocks_emptiness() {
+    let (s, rec) = run_empty(
+        "    consolidationPolicy: WhenEmpty\n    consolidateAfter: 30s\n    budgets:\n      - nodes: \"0\"",
+        "arrival,duration,cpu,memory\n0,300,500m,512Mi\n",
+    );
+    assert_eq!(s.terminated_by_reason["empty"], 0);
+    assert!(rec.nodes[0].terminated_ms.is_none());
+    assert!(
+        rec.decisions
+            .iter()
+            .any(|d| d["kind"] == "disruption-blocked")
+    );
+}
+
+// karpenter: pkg/controllers/nodeclaim/disruption/consolidation_test.go "should not consolidate
+// if the consolidateAfter is set to Never" — Never: never an emptiness source.
+#[test]
+fn consolidate_after_never_keeps_empty_nodes() {
+    let (s, _) = run_empty(
+        "    consolidationPolicy: WhenEmpty\n    consolidateAfter: Never",
+        "arrival,duration,cpu,memory\n0,300,500m,512Mi\n",
+    );
+    assert_eq!(s.terminated_by_reason["empty"], 0);
+}
+
+// karpenter: pkg/controllers/disruption/emptiness_test.go "should not consider nodes with
+// do-not-disrupt pods" — a node whose pod is still running is not empty; a pod that keeps
+// arriving pushes consolidateAfter (its events reset T0).
+#[test]
+fn a_node_with_a_running_pod_is_not_empty() {
+    let (s, _) = run_empty(
+        "    consolidationPolicy: WhenEmpty\n    consolidateAfter: 30s",
+        "arrival,duration,cpu,memory\n0,,500m,512Mi\n",
+    );
+    assert_eq!(s.terminated_by_reason["empty"], 0);
+}

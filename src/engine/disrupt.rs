@@ -1,0 +1,157 @@
+//! Karpenter's disruption loop as far as it is built: Emptiness (`emptiness.go`) with
+//! consolidateAfter, budgets and the 15 s validation. Expiration and the drain live in the
+//! engine proper; consolidation of underutilized nodes and drift come with issue #3.
+//!
+//! Owns: the 10 s poll, candidate eligibility for Emptiness (`types.go` NewCandidate), the
+//! Consolidatable timing (`nodeclaim/disruption/consolidation.go`), budget accounting
+//! (`helpers.go` BuildDisruptionBudgetMapping) and the emptiness command's validation
+//! (`validation.go`).
+
+use super::{Engine, Ev, NodeState, secs};
+use crate::disruption::budgets::Reason;
+use crate::labels::Sym;
+
+/// The disruption loop's polling period.
+pub const POLL_MS: u64 = 10_000;
+/// `commandValidationDelay`.
+pub const VALIDATION_MS: u64 = 15_000;
+/// How long a node a pass planned pods onto is excluded from disruption (`2 × batch max`, ≥10 s).
+pub const NOMINATION_MS: u64 = 20_000;
+
+impl Engine<'_> {
+    /// Base eligibility plus the Emptiness filter for node `i` at the current time.
+    fn empty_candidate(&self, i: usize) -> bool {
+        let now = self.now;
+        let n = &self.nodes[i];
+        let Some(t) = n.template else { return false };
+        let Some(ps) = self.setup.pool_settings.get(t) else {
+            return false;
+        };
+        if n.state != NodeState::Ready || n.deleting.is_some() || n.nominated_until_ms > now {
+            return false;
+        }
+        let Some(after) = ps.consolidate_after_ms else {
+            return false;
+        };
+        let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
+        if now < t0 + after {
+            return false;
+        }
+        // An active do-not-disrupt pod blocks every method; a node is empty when no pod
+        // would have to be rescheduled (its RescheduleDisruptionCost is 1).
+        n.dnd == 0 && n.movable == 0
+    }
+
+    /// Per template: (nodes counted by budgets, nodes already disrupting): initialized and not
+    /// terminating; deleting ones count and are disrupting. Kept up to date by the engine.
+    fn budget_counts(&self) -> Vec<(u32, u32)> {
+        self.pool_counts.clone()
+    }
+
+    fn remaining_budget(&self, counts: &[(u32, u32)], t: usize, reason: Reason) -> u32 {
+        let (num, disrupting) = counts[t];
+        self.setup.pool_settings[t]
+            .budgets
+            .remaining(self.now, num, disrupting, reason)
+    }
+
+    /// Selects the empty nodes within budget, most expensive first (SavingsRatio = price when
+    /// nothing has to move; ties by name).
+    fn select_empty(&self) -> (Vec<usize>, bool) {
+        let mut cands: Vec<usize> = self
+            .empty_nodes
+            .iter()
+            .copied()
+            .filter(|i| self.empty_candidate(*i))
+            .collect();
+        cands.sort_by(|a, b| {
+            let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
+            y.price
+                .total_cmp(&x.price)
+                .then_with(|| x.name.as_str().cmp(y.name.as_str()))
+        });
+        if cands.is_empty() {
+            return (Vec::new(), false);
+        }
+        let counts = self.budget_counts();
+        let mut left: Vec<u32> = (0..self.setup.templates.len())
+            .map(|t| self.remaining_budget(&counts, t, Reason::Empty))
+            .collect();
+        let mut chosen = Vec::new();
+        let mut blocked = false;
+        for i in cands {
+            let t = self.nodes[i].template.unwrap_or(0);
+            if left[t] == 0 {
+                blocked = true;
+                continue;
+            }
+            left[t] -= 1;
+            chosen.push(i);
+        }
+        (chosen, blocked)
+    }
+
+    /// One iteration of the disruption loop.
+    pub(super) fn on_disruption_tick(&mut self) {
+        let (chosen, blocked) = self.select_empty();
+        if chosen.is_empty() {
+            if blocked {
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption-blocked", "method": "emptiness",
+                    "reason": "disruption budget: no node of the pool may be disrupted now",
+                }));
+            }
+            self.push(self.now + POLL_MS, Ev::DisruptionTick);
+            return;
+        }
+        // The loop blocks for the validation delay, then re-checks and starts the command.
+        self.pending_empty = chosen;
+        self.push(self.now + VALIDATION_MS, Ev::EmptinessValidate);
+    }
+
+    /// Validation after 15 s (`validation.go`, emptiness variant): keep the candidates that
+    /// are still empty, consolidatable and within budget; delete them.
+    pub(super) fn on_emptiness_validate(&mut self) {
+        let cands = std::mem::take(&mut self.pending_empty);
+        let counts = self.budget_counts();
+        let mut left: Vec<u32> = (0..self.setup.templates.len())
+            .map(|t| self.remaining_budget(&counts, t, Reason::Empty))
+            .collect();
+        let mut survivors = Vec::new();
+        let mut dropped: Vec<Sym> = Vec::new();
+        for i in cands {
+            let t = self.nodes[i].template.unwrap_or(0);
+            if self.empty_candidate(i) && left[t] > 0 {
+                left[t] -= 1;
+                survivors.push(i);
+            } else {
+                dropped.push(self.nodes[i].name);
+            }
+        }
+        if survivors.is_empty() {
+            self.rec.decision(&serde_json::json!({
+                "time": secs(self.now), "kind": "disruption-validation-failed", "method": "emptiness",
+                "candidates": dropped.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "reason": "no candidate was still empty, consolidatable and within budget after 15 s",
+            }));
+            self.push(self.now + POLL_MS, Ev::DisruptionTick);
+            return;
+        }
+        self.rec.decision(&serde_json::json!({
+            "time": secs(self.now), "kind": "disruption", "method": "emptiness", "reason": "Empty",
+            "nodes": survivors.iter().map(|i| self.nodes[*i].name.as_str()).collect::<Vec<_>>(),
+            "savings_per_hour": survivors.iter().map(|i| self.nodes[*i].price).sum::<f64>(),
+            "dropped_at_validation": dropped.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        }));
+        for i in survivors {
+            self.summary
+                .disrupted_by_reason
+                .entry("empty".into())
+                .and_modify(|c| *c += 1)
+                .or_insert(1);
+            self.delete_node(i, "empty");
+        }
+        // A command was started: the loop runs again at once.
+        self.push(self.now, Ev::DisruptionTick);
+    }
+}
