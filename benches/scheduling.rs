@@ -229,6 +229,7 @@ fn main() {
                 tolerate_prefer_no_schedule: false,
                 min_values_best_effort: false,
                 ignore_preferences: false,
+                moving: None,
             };
             let mut hostnames = Vec::new();
             let mut srng = SimRng::seed_from_u64(7);

@@ -966,6 +966,7 @@ impl<'a> Engine<'a> {
                     taints,
                     available: n.allocatable.sub(&n.used),
                     host_ports: n.host_ports.clone(),
+                    cooling: false,
                 }
             })
             .collect();
@@ -1016,6 +1017,7 @@ impl<'a> Engine<'a> {
             tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
             min_values_best_effort: self.setup.settings.min_values_best_effort,
             ignore_preferences: self.setup.settings.ignore_preferences,
+            moving: None,
         };
         let result = {
             let sched = Scheduler::new(

@@ -128,6 +128,9 @@ pub struct ExistingNode {
     /// Allocatable − requests of bound pods − DaemonSet overhead not yet running there.
     pub available: Resources,
     pub host_ports: Vec<HostPort>,
+    /// Inside its NodePool's consolidateAfter window: a consolidation simulation may not move
+    /// a bound pod onto it (`SolveInput::moving`).
+    pub cooling: bool,
 }
 
 /// Everything one pass reads.
@@ -144,6 +147,9 @@ pub struct SolveInput<'a> {
     pub tolerate_prefer_no_schedule: bool,
     pub min_values_best_effort: bool,
     pub ignore_preferences: bool,
+    /// In a consolidation simulation: the bound pods of the candidates, which may not land on
+    /// a `cooling` existing node (Karpenter v1.14's destination rule).
+    pub moving: Option<&'a FxHashSet<u32>>,
 }
 
 /// A NodeClaim the pass decided to create.
@@ -184,6 +190,7 @@ struct Claim {
 }
 
 struct Existing {
+    cooling: bool,
     requirements: Arc<Requirements>,
     taints: Vec<Taint>,
     remaining: Resources,
@@ -264,6 +271,7 @@ impl<'a> Scheduler<'a> {
                     topology.register_domain(labels::HOSTNAME, n.name);
                 }
                 Existing {
+                    cooling: n.cooling,
                     requirements: n.requirements.clone(),
                     taints: n.taints.clone(),
                     remaining: n.available,
@@ -492,8 +500,12 @@ impl<'a> Scheduler<'a> {
         } else {
             0
         };
+        let moving = self.input.moving.is_some_and(|m| m.contains(&pod.id));
         for i in start..self.existing.len() {
             let n = &self.existing[i];
+            if moving && n.cooling {
+                continue;
+            }
             if untolerated(&n.taints, &c.tolerations).is_some() {
                 continue;
             }

@@ -902,6 +902,7 @@ impl Env {
             tolerate_prefer_no_schedule: tolerate_pns,
             min_values_best_effort: self.min_values_best_effort,
             ignore_preferences: false,
+            moving: None,
         };
         let pending: Vec<&PodInfo> = self
             .pods
@@ -989,6 +990,7 @@ impl Env {
             taints,
             available,
             host_ports,
+            cooling: false,
         }
     }
 
