@@ -74,8 +74,21 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         limit: usize,
     },
-    /// (not built yet) Run the base scenario and every variant side by side.
-    Compare { scenario: PathBuf },
+    /// Run the base scenario and every variant (in parallel, same arrivals and seeds) and
+    /// write comparison.md and comparison.csv, plus each run's reports in a subfolder.
+    ///
+    /// Variants are named edits of the base scenario (`variants:` in the scenario file), e.g.
+    /// a different consolidationPolicy, budget or capacity-type mix.
+    Compare {
+        /// The scenario file (YAML) with `variants`.
+        scenario: PathBuf,
+        /// Report folder [default: reports/<scenario name>/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// (not built yet) Run a grid of scenario variations.
     Sweep { scenario: PathBuf },
     /// (not built yet) CI gate against a baseline summary.json.
@@ -110,7 +123,11 @@ pub fn main() -> ExitCode {
             zones,
             limit,
         } => cmd_catalog(&nodepools, &region, zones, limit),
-        Command::Compare { .. } => not_built("compare", 3),
+        Command::Compare {
+            scenario,
+            out,
+            quiet,
+        } => cmd_compare(&scenario, out.as_deref(), quiet),
         Command::Sweep { .. } => not_built("sweep", 5),
         Command::Check { .. } => not_built("check", 5),
         Command::Generate { .. } => not_built("generate", 5),
@@ -335,6 +352,241 @@ fn write_reports(
         "events_per_second": if wall > 0.0 { (s.events_processed as f64 / wall).round() } else { 0.0 },
     });
     fr.finish(dir, &summary, &md, &manifest)
+}
+
+/// One run of a comparison: its name and what it produced.
+struct CompareRun {
+    name: String,
+    summary: RunSummary,
+}
+
+fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
+    use rayon::prelude::*;
+    let started = std::time::Instant::now();
+    let base = match prepare(path) {
+        Ok(p) => p,
+        Err(errs) => {
+            for e in &errs {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    if base.loaded.scenario.variants.is_empty() {
+        eprintln!(
+            "error: {}: variants: the scenario has no `variants` to compare with the base",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
+    // Lower every variant first, so a bad variant stops everything before anything runs.
+    let mut runs: Vec<(String, Prepared)> = Vec::new();
+    let names: Vec<String> = base
+        .loaded
+        .scenario
+        .variants
+        .iter()
+        .map(|v| v.name.clone())
+        .collect();
+    for name in &names {
+        let loaded = match base.loaded.variant(name) {
+            Ok(l) => l,
+            Err(e) => {
+                print_config_errors(&e);
+                return ExitCode::from(2);
+            }
+        };
+        let compiled = match compile::compile(&loaded, &base.catalog) {
+            Ok(c) => c,
+            Err(errs) => {
+                for e in errs {
+                    eprintln!("error: {}: variant `{name}`: {e}", path.display());
+                }
+                return ExitCode::from(2);
+            }
+        };
+        runs.push((
+            name.clone(),
+            Prepared {
+                loaded,
+                catalog: base.catalog.clone(),
+                compiled,
+            },
+        ));
+    }
+    let root = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("reports").join(&base.compiled.setup.name));
+    let mut all: Vec<(String, &Prepared)> = vec![("base".to_string(), &base)];
+    all.extend(runs.iter().map(|(n, p)| (n.clone(), p)));
+    // Each run streams into its own report folder; rayon keeps the results in input order.
+    let results: Vec<Result<CompareRun, String>> = all
+        .par_iter()
+        .map(|(name, p)| {
+            let setup = &p.compiled.setup;
+            let dir = root.join(name);
+            let t0 = std::time::Instant::now();
+            let mut make = || {
+                FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))
+            };
+            let (summary, rec) = simulate(p, setup, &mut make, &mut |r: FileRecorder| r.abort())
+                .map_err(|(e, rec)| {
+                    if let Some(r) = rec {
+                        r.abort();
+                    }
+                    format!("variant `{name}`: {e}")
+                })?;
+            write_reports(
+                rec,
+                &dir,
+                setup,
+                p,
+                &summary,
+                path,
+                t0.elapsed().as_secs_f64(),
+            )
+            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+            Ok(CompareRun {
+                name: name.clone(),
+                summary,
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    for r in results {
+        match r {
+            Ok(x) => done.push(x),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (md, csv) = comparison_tables(&base.compiled.setup.name, &done);
+    if let Err(e) = std::fs::write(root.join("comparison.md"), &md)
+        .and_then(|_| std::fs::write(root.join("comparison.csv"), &csv))
+    {
+        eprintln!("error: writing {}: {e}", root.display());
+        return ExitCode::from(2);
+    }
+    if !quiet {
+        print!("{md}");
+        println!(
+            "\n{} runs in {:.1}s; reports written to {}/",
+            done.len(),
+            started.elapsed().as_secs_f64(),
+            root.display()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// The comparison's rows: one column per run, then the change of each variant against the base.
+fn comparison_tables(name: &str, runs: &[CompareRun]) -> (String, String) {
+    type Row = (&'static str, fn(&RunSummary) -> f64, bool);
+    let rows: Vec<Row> = vec![
+        ("total cost ($)", |s| s.cost_total, true),
+        ("on-demand cost ($)", |s| s.cost_on_demand, true),
+        ("spot cost ($)", |s| s.cost_spot, true),
+        ("pending p50 (s)", |s| s.pending_percentile(50.0), true),
+        ("pending p90 (s)", |s| s.pending_percentile(90.0), true),
+        ("pending p99 (s)", |s| s.pending_percentile(99.0), true),
+        (
+            "pods never scheduled",
+            |s| s.pods_never_scheduled as f64,
+            false,
+        ),
+        ("nodes launched", |s| s.nodes_launched as f64, false),
+        ("nodes peak", |s| s.nodes_peak as f64, false),
+        ("evictions", |s| s.pods_evicted as f64, false),
+        (
+            "disrupted: empty",
+            |s| s.terminated_by_reason.get("empty").copied().unwrap_or(0) as f64,
+            false,
+        ),
+        (
+            "disrupted: underutilized",
+            |s| {
+                s.terminated_by_reason
+                    .get("underutilized")
+                    .copied()
+                    .unwrap_or(0) as f64
+            },
+            false,
+        ),
+        (
+            "disrupted: drifted",
+            |s| s.terminated_by_reason.get("drifted").copied().unwrap_or(0) as f64,
+            false,
+        ),
+        (
+            "disrupted: expired",
+            |s| s.terminated_by_reason.get("expired").copied().unwrap_or(0) as f64,
+            false,
+        ),
+        (
+            "disrupted: interrupted",
+            |s| {
+                s.terminated_by_reason
+                    .get("interrupted")
+                    .copied()
+                    .unwrap_or(0) as f64
+            },
+            false,
+        ),
+    ];
+    let fmt = |v: f64, money: bool| {
+        if money {
+            format!("{v:.2}")
+        } else {
+            format!("{v}")
+        }
+    };
+    let delta = |v: f64, b: f64| {
+        if b == 0.0 {
+            if v == 0.0 {
+                "0%".to_string()
+            } else {
+                "n/a".to_string()
+            }
+        } else {
+            format!("{:+.1}%", 100.0 * (v - b) / b)
+        }
+    };
+    let mut md = format!("# karpsim compare: {name}\n\n| figure |");
+    let mut csv = String::from("figure");
+    for r in runs {
+        md.push_str(&format!(" {} |", r.name));
+        csv.push_str(&format!(",{}", r.name));
+    }
+    for r in runs.iter().skip(1) {
+        md.push_str(&format!(" {} vs base |", r.name));
+        csv.push_str(&format!(",{}_vs_base", r.name));
+    }
+    md.push_str("\n|---|");
+    for _ in 0..(runs.len() * 2 - 1) {
+        md.push_str("---:|");
+    }
+    md.push('\n');
+    csv.push('\n');
+    for (label, get, money) in rows {
+        let base = get(&runs[0].summary);
+        md.push_str(&format!("| {label} |"));
+        csv.push_str(&format!("\"{label}\""));
+        for r in runs {
+            let v = get(&r.summary);
+            md.push_str(&format!(" {} |", fmt(v, money)));
+            csv.push_str(&format!(",{}", report::round6(v)));
+        }
+        for r in runs.iter().skip(1) {
+            let d = delta(get(&r.summary), base);
+            md.push_str(&format!(" {d} |"));
+            csv.push_str(&format!(",{d}"));
+        }
+        md.push('\n');
+        csv.push('\n');
+    }
+    (md, csv)
 }
 
 fn cmd_validate(path: &Path) -> ExitCode {

@@ -925,8 +925,7 @@ fn run_never_deletes_files_that_are_not_a_report() {
 fn commands_not_built_yet_exit_2_and_say_so() {
     let here = repo(".");
     for args in [
-        &["compare", "scenarios/quickstart.yaml"][..],
-        &["sweep", "scenarios/quickstart.yaml"],
+        &["sweep", "scenarios/quickstart.yaml"][..],
         &["check", "scenarios/quickstart.yaml"],
         &["generate"],
         &["import"],
@@ -940,6 +939,48 @@ fn commands_not_built_yet_exit_2_and_say_so() {
         );
         assert!(o.stdout.is_empty(), "{args:?}\n{}", o.describe());
     }
+}
+
+// `compare` runs the base and every variant with the same arrivals and writes both tables and
+// each run's reports.
+#[test]
+fn compare_writes_the_tables_and_every_run() {
+    let here = repo(".");
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("cmp");
+    let o = karpsim(
+        &here,
+        &[
+            "compare",
+            "scenarios/consolidate-after.yaml",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.describe());
+    assert!(o.stdout.contains("| total cost ($) |"), "{}", o.describe());
+    let csv = std::fs::read_to_string(dir.join("comparison.csv")).unwrap();
+    assert!(
+        csv.starts_with("figure,base,after-10m,never,expire-30m,after-10m_vs_base"),
+        "{csv}"
+    );
+    assert!(dir.join("comparison.md").exists());
+    for run in ["base", "after-10m", "never", "expire-30m"] {
+        assert!(dir.join(run).join("summary.json").exists(), "{run}");
+    }
+    // consolidateAfter: Never keeps every empty node, so it costs more than the base.
+    let cost = |run: &str| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(run).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        v["cost"]["total"].as_f64().unwrap()
+    };
+    assert!(cost("never") > cost("base"));
+    // A scenario without variants is a usage error.
+    let o = karpsim(&here, &["compare", "scenarios/quickstart.yaml"]);
+    assert_eq!(o.code, Some(2), "{}", o.describe());
+    assert!(o.stderr.contains("variants"), "{}", o.describe());
 }
 
 #[test]
