@@ -370,6 +370,11 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
         },
         "karpenter": {
             "provisioning_passes": s.provisioning_passes,
+            // Karpenter's own metric names (`core: pkg/metrics`, `pkg/controllers/disruption`).
+            "karpenter_nodeclaims_created_total": s.nodeclaims_created,
+            "karpenter_nodeclaims_terminated_total": s.terminated_by_reason.values().sum::<u64>(),
+            "karpenter_nodeclaims_disrupted_total": s.disrupted_by_reason,
+            "karpenter_pods_evicted_total": s.pods_evicted,
         },
     });
     if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
