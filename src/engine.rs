@@ -20,7 +20,7 @@ use crate::scheduler::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -434,6 +434,8 @@ struct PodState {
     first_bound_ms: Option<u64>,
     first_running_ms: Option<u64>,
     evictions: u32,
+    /// The node the pod last ran on (for the report, after an eviction).
+    last_node: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -801,6 +803,7 @@ impl<'a> Engine<'a> {
                 first_bound_ms: None,
                 first_running_ms: None,
                 evictions: 0,
+                last_node: None,
             },
         );
         // kube-scheduler tries first; only a pod it marks Unschedulable reaches Karpenter.
@@ -1542,11 +1545,10 @@ impl<'a> Engine<'a> {
             _ => p.remaining_ms,
         };
         p.evictions += 1;
-        let last_node = p.node;
+        p.last_node = p.node;
         self.summary.pods_evicted += 1;
         self.unbind(id);
         if let Some(p) = self.pods.get_mut(&id) {
-            p.node = last_node;
             p.running_ms = None;
         }
         let key = {
@@ -1761,6 +1763,7 @@ impl<'a> Engine<'a> {
             ended_ms: ended,
             node: p
                 .node
+                .or(p.last_node)
                 .map(|n| self.nodes[n as usize].name.as_str().to_string()),
             evictions: p.evictions,
             outcome,
@@ -2036,6 +2039,3 @@ pub fn resources_json(r: &Resources) -> serde_json::Value {
     }
     serde_json::Value::Object(m)
 }
-
-#[allow(dead_code)]
-fn _unused(_: &FxHashSet<u32>, _: Arc<()>) {}
