@@ -381,6 +381,8 @@ struct Node {
     /// with the do-not-disrupt annotation.
     movable: u32,
     dnd: u32,
+    /// Candidate of a started consolidation command: tainted, waiting for its replacement.
+    in_command: bool,
     /// Karpenter's `lastPodEventTime` (bind, terminal, terminating; deduplicated to 10 s).
     last_pod_event_ms: Option<u64>,
     /// Set once the NodeClaim is deleted: why, when, and the drain deadline (TGP).
@@ -627,6 +629,7 @@ impl<'a> Engine<'a> {
                 nominated_until_ms: 0,
                 movable: 0,
                 dnd: 0,
+                in_command: false,
                 last_pod_event_ms: None,
                 deleting: None,
                 terminated_ms: None,
@@ -936,80 +939,9 @@ impl<'a> Engine<'a> {
         // the in-flight nodes alone.
         let in_flight_only =
             !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
-        // Existing nodes: initialized first, then by name (`pass_order` keeps that order).
-        let from = if in_flight_only { self.pass_ready } else { 0 };
-        let node_idx: Vec<usize> = self.pass_order[from..]
-            .iter()
-            .copied()
-            .filter(|i| {
-                let n = &self.nodes[*i];
-                needs_topology || min_req.fits_with(&n.used, &n.allocatable)
-            })
-            .collect();
-        let existing: Vec<ExistingNode> = node_idx
-            .iter()
-            .map(|i| {
-                let n = &self.nodes[*i];
-                // An uninitialized managed node's startup taints are ignored (`StateNode.Taints`).
-                let taints = match (n.state, n.template) {
-                    (NodeState::Launched, Some(t)) => {
-                        let startup = &self.setup.templates[t].startup_taints;
-                        n.taints
-                            .iter()
-                            .filter(|x| !startup.contains(x))
-                            .cloned()
-                            .collect()
-                    }
-                    _ => n.taints.clone(),
-                };
-                ExistingNode {
-                    name: n.name,
-                    initialized: n.state == NodeState::Ready,
-                    requirements: n.reqs.clone(),
-                    taints,
-                    available: n.allocatable.sub(&n.used),
-                    host_ports: n.host_ports.clone(),
-                    cooling: false,
-                }
-            })
-            .collect();
+        let (node_idx, existing, placed) = self.pass_nodes(&[], needs_topology, in_flight_only, &min_req, false);
         let batch_refs: Vec<&PodInfo> = batch.iter().collect();
-        let mut placed = Vec::new();
-        if needs_topology {
-            let pos: FxHashMap<usize, usize> =
-                node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
-            for i in &node_idx {
-                for pid in &self.nodes[*i].pods {
-                    if let Some(p) = self.pods.get(pid) {
-                        placed.push((p.arrival.info.clone(), pos[i]));
-                    }
-                }
-            }
-        }
-        // Remaining limits per template.
-        let remaining: Vec<Option<Limits>> = self
-            .setup
-            .templates
-            .iter()
-            .enumerate()
-            .map(|(ti, t)| {
-                t.limits.as_ref().map(|lim| {
-                    let mut rem = lim.clone();
-                    for n in &self.nodes {
-                        // Nodes marked for deletion are not active state nodes.
-                        if n.template == Some(ti) && n.alive() && n.deleting.is_none() {
-                            for (k, v) in rem.iter_mut() {
-                                *v -= match k {
-                                    LimitKey::Resource(r) => n.capacity.get(*r),
-                                    LimitKey::Nodes => 1,
-                                };
-                            }
-                        }
-                    }
-                    rem
-                })
-            })
-            .collect();
+        let remaining = self.remaining_limits(&[]);
         let input = SolveInput {
             templates: &self.setup.templates,
             existing: &existing,
@@ -1104,6 +1036,103 @@ impl<'a> Engine<'a> {
         }));
     }
 
+    /// The existing nodes of a pass (initialized first, then by name), leaving out `exclude`,
+    /// with the pods bound to them when topology has to be counted. `cooling` marks nodes
+    /// inside their NodePool's consolidateAfter window (for consolidation simulations).
+    fn pass_nodes(
+        &self,
+        exclude: &[usize],
+        needs_topology: bool,
+        in_flight_only: bool,
+        min_req: &Resources,
+        cooling: bool,
+    ) -> (Vec<usize>, Vec<ExistingNode>, Vec<(PodInfo, usize)>) {
+        let from = if in_flight_only { self.pass_ready } else { 0 };
+        let node_idx: Vec<usize> = self.pass_order[from..]
+            .iter()
+            .copied()
+            .filter(|i| {
+                let n = &self.nodes[*i];
+                !exclude.contains(i) && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
+            })
+            .collect();
+        let existing: Vec<ExistingNode> = node_idx
+            .iter()
+            .map(|i| {
+                let n = &self.nodes[*i];
+                // An uninitialized managed node's startup taints are ignored (`StateNode.Taints`).
+                let taints = match (n.state, n.template) {
+                    (NodeState::Launched, Some(t)) => {
+                        let startup = &self.setup.templates[t].startup_taints;
+                        n.taints.iter().filter(|x| !startup.contains(x)).cloned().collect()
+                    }
+                    _ => n.taints.clone(),
+                };
+                ExistingNode {
+                    name: n.name,
+                    initialized: n.state == NodeState::Ready,
+                    requirements: n.reqs.clone(),
+                    taints,
+                    available: n.allocatable.sub(&n.used),
+                    host_ports: n.host_ports.clone(),
+                    cooling: cooling && self.cooling(*i),
+                }
+            })
+            .collect();
+        let mut placed = Vec::new();
+        if needs_topology {
+            let pos: FxHashMap<usize, usize> = node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+            for i in &node_idx {
+                for pid in &self.nodes[*i].pods {
+                    if let Some(p) = self.pods.get(pid) {
+                        placed.push((p.arrival.info.clone(), pos[i]));
+                    }
+                }
+            }
+        }
+        (node_idx, existing, placed)
+    }
+
+    /// Remaining NodePool limits for a pass: limits − capacity of the pool's active nodes
+    /// (not marked for deletion, not in `exclude`).
+    fn remaining_limits(&self, exclude: &[usize]) -> Vec<Option<Limits>> {
+        self.setup
+            .templates
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| {
+                t.limits.as_ref().map(|lim| {
+                    let mut rem = lim.clone();
+                    for (i, n) in self.nodes.iter().enumerate() {
+                        if n.template == Some(ti) && n.alive() && n.deleting.is_none() && !n.in_command && !exclude.contains(&i) {
+                            for (k, v) in rem.iter_mut() {
+                                *v -= match k {
+                                    LimitKey::Resource(r) => n.capacity.get(*r),
+                                    LimitKey::Nodes => 1,
+                                };
+                            }
+                        }
+                    }
+                    rem
+                })
+            })
+            .collect()
+    }
+
+    /// Whether node `i` is inside its NodePool's consolidateAfter window (`0s` and `Never`
+    /// never count).
+    fn cooling(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        let Some(t) = n.template else { return false };
+        match self.setup.pool_settings.get(t).and_then(|p| p.consolidate_after_ms) {
+            Some(after) if after > 0 => {
+                let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
+                self.now < t0 + after
+            }
+            _ => false,
+        }
+    }
+
     fn pod_name(&self, id: u32) -> String {
         self.pods
             .get(&id)
@@ -1143,6 +1172,7 @@ impl<'a> Engine<'a> {
             nominated_until_ms: 0,
             movable: 0,
             dnd: 0,
+            in_command: false,
             last_pod_event_ms: None,
             deleting: None,
             terminated_ms: None,
