@@ -543,6 +543,9 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         .map(|t| {
             let np = ls.nodepools.iter().find(|n| n.name == t.name.as_str());
             crate::engine::PoolSettings {
+                consolidates_underutilized: np.is_some_and(|n| {
+                    n.spec.disruption.consolidation_policy != config::ConsolidationPolicy::WhenEmpty
+                }),
                 consolidate_after_ms: np.and_then(|n| n.spec.disruption.consolidate_after.ms()),
                 budgets: Arc::new(match np {
                     Some(n) => crate::disruption::budgets::Budgets::for_pool(n, sc.start),
@@ -685,15 +688,17 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         spot_ice_probability: sc.interruptions.insufficient_capacity,
         min_values_best_effort: false,
         ignore_preferences: false,
+        spot_to_spot: k.feature_gate("SpotToSpotConsolidation"),
     };
     for (name, why) in &skipped {
         notes.push(format!("NodePool {name} skipped: {why}"));
     }
     if !ls.nodepools.is_empty() {
         notes.push(
-            "disruption: emptiness (with consolidateAfter, budgets and the 15 s validation) and \
-             expiration (expireAfter, forceful) are simulated; consolidation of underutilized \
-             nodes, drift and Spot interruptions are not built yet (issues #3, #4)"
+            "disruption: Emptiness, multi- and single-node consolidation, budgets, expiration and \
+             termination are simulated; drift, the Balanced policy's scoring (Balanced pools \
+             consolidate like WhenEmptyOrUnderutilized) and Spot interruptions are not built yet \
+             (issues #3, #4)"
                 .into(),
         );
     }

@@ -5,6 +5,7 @@
 //! the seeded RNG streams (one per subsystem), cluster state, and the records it hands to a
 //! [`Recorder`]. May not: parse files, print, or read the wall clock.
 
+pub mod consolidate;
 pub mod disrupt;
 pub mod kube;
 
@@ -20,7 +21,7 @@ use crate::scheduler::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub struct Settings {
     pub spot_ice_probability: f64,
     pub min_values_best_effort: bool,
     pub ignore_preferences: bool,
+    /// Feature gate `SpotToSpotConsolidation`.
+    pub spot_to_spot: bool,
 }
 
 impl Default for Settings {
@@ -101,6 +104,7 @@ impl Default for Settings {
             spot_ice_probability: 0.0,
             min_values_best_effort: false,
             ignore_preferences: false,
+            spot_to_spot: false,
         }
     }
 }
@@ -141,6 +145,8 @@ pub struct SimSetup {
 /// The NodePool settings that govern a node's end of life.
 #[derive(Clone)]
 pub struct PoolSettings {
+    /// `WhenEmptyOrUnderutilized` or `Balanced`: underutilized nodes are consolidated too.
+    pub consolidates_underutilized: bool,
     /// `consolidateAfter` (`None` = Never: never a consolidation or emptiness source).
     pub consolidate_after_ms: Option<u64>,
     pub budgets: Arc<crate::disruption::budgets::Budgets>,
@@ -241,12 +247,16 @@ pub trait Recorder {
     fn node(&mut self, rec: &NodeRecord);
     fn timeline(&mut self, row: &TimelineRow);
     fn decision(&mut self, d: &serde_json::Value);
+    /// One stay of a pod on a node, [from, to) in ms (every bind, including after evictions).
+    fn binding(&mut self, _pod: u32, _node: &str, _from_ms: u64, _to_ms: u64) {}
 }
 
 /// A recorder that keeps everything in memory (tests, compare).
 #[derive(Debug, Default, Clone)]
 pub struct MemoryRecorder {
     pub pods: Vec<PodRecord>,
+    /// (pod, node, from, to) of every stay.
+    pub bindings: Vec<(u32, String, u64, u64)>,
     pub nodes: Vec<NodeRecord>,
     pub timeline: Vec<TimelineRow>,
     pub decisions: Vec<serde_json::Value>,
@@ -264,6 +274,9 @@ impl Recorder for MemoryRecorder {
     }
     fn decision(&mut self, d: &serde_json::Value) {
         self.decisions.push(d.clone());
+    }
+    fn binding(&mut self, pod: u32, node: &str, from_ms: u64, to_ms: u64) {
+        self.bindings.push((pod, node.to_string(), from_ms, to_ms));
     }
 }
 
@@ -332,6 +345,10 @@ enum Ev {
     DisruptionTick,
     /// The emptiness command's validation, 15 s after it was computed.
     EmptinessValidate,
+    /// A consolidation command's validation, 15 s after it was computed.
+    ConsolidationValidate,
+    /// The orchestration queue's 1 s poll.
+    QueueCheck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,6 +483,7 @@ pub struct Rngs {
     pub launch: SimRng,
     pub latency: SimRng,
     pub interruption: SimRng,
+    pub disruption: SimRng,
 }
 
 /// Derives a subsystem's generator from the run seed and the subsystem name.
@@ -486,6 +504,7 @@ impl Rngs {
             launch: stream(seed, "launch"),
             latency: stream(seed, "latency"),
             interruption: stream(seed, "interruption"),
+            disruption: stream(seed, "disruption"),
         }
     }
 }
@@ -550,6 +569,16 @@ pub struct Engine<'a> {
     empty_nodes: BTreeSet<usize>,
     /// Per template: (initialized nodes not yet terminated, of which deleting).
     pool_counts: Vec<(u32, u32)>,
+    /// Per template: the names of the instance types its NodePool offers.
+    pool_types: Vec<FxHashSet<Sym>>,
+    /// Started REPLACE commands waiting for their replacement.
+    queue: Vec<consolidate::Queued>,
+    /// A consolidation command waiting for its validation.
+    pending_cons: Option<consolidate::Command>,
+    /// "Already consolidated" memo of Multi (0) and Single (1): (state version, time).
+    memo: [Option<(u64, u64)>; 2],
+    /// Bumped on every pod bind/removal and node creation, readiness and deletion.
+    state_version: u64,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -601,6 +630,20 @@ impl<'a> Engine<'a> {
             pending_empty: Vec::new(),
             empty_nodes: BTreeSet::new(),
             pool_counts: vec![(0, 0); setup.templates.len()],
+            pool_types: setup
+                .templates
+                .iter()
+                .map(|t| {
+                    t.candidates
+                        .iter()
+                        .map(|i| t.instance_types[*i as usize].name)
+                        .collect()
+                })
+                .collect(),
+            queue: Vec::new(),
+            pending_cons: None,
+            memo: [None, None],
+            state_version: 0,
         };
         for (i, x) in setup.existing.iter().enumerate() {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
@@ -756,6 +799,8 @@ impl<'a> Engine<'a> {
                 Ev::Terminate(n) => self.on_terminate(n as usize),
                 Ev::DisruptionTick => self.on_disruption_tick(),
                 Ev::EmptinessValidate => self.on_emptiness_validate(),
+                Ev::ConsolidationValidate => self.on_consolidation_validate(),
+                Ev::QueueCheck => self.on_queue_check(),
                 Ev::Expire(n) => {
                     let n = n as usize;
                     if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {
@@ -939,7 +984,8 @@ impl<'a> Engine<'a> {
         // the in-flight nodes alone.
         let in_flight_only =
             !needs_topology && batch.iter().all(|p| kube_equivalent(&p.constraints));
-        let (node_idx, existing, placed) = self.pass_nodes(&[], needs_topology, in_flight_only, &min_req, false);
+        let (node_idx, existing, placed) =
+            self.pass_nodes(&[], needs_topology, in_flight_only, &min_req, false);
         let batch_refs: Vec<&PodInfo> = batch.iter().collect();
         let remaining = self.remaining_limits(&[]);
         let input = SolveInput {
@@ -1053,7 +1099,8 @@ impl<'a> Engine<'a> {
             .copied()
             .filter(|i| {
                 let n = &self.nodes[*i];
-                !exclude.contains(i) && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
+                !exclude.contains(i)
+                    && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
             })
             .collect();
         let existing: Vec<ExistingNode> = node_idx
@@ -1064,7 +1111,11 @@ impl<'a> Engine<'a> {
                 let taints = match (n.state, n.template) {
                     (NodeState::Launched, Some(t)) => {
                         let startup = &self.setup.templates[t].startup_taints;
-                        n.taints.iter().filter(|x| !startup.contains(x)).cloned().collect()
+                        n.taints
+                            .iter()
+                            .filter(|x| !startup.contains(x))
+                            .cloned()
+                            .collect()
                     }
                     _ => n.taints.clone(),
                 };
@@ -1081,7 +1132,8 @@ impl<'a> Engine<'a> {
             .collect();
         let mut placed = Vec::new();
         if needs_topology {
-            let pos: FxHashMap<usize, usize> = node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
+            let pos: FxHashMap<usize, usize> =
+                node_idx.iter().enumerate().map(|(k, i)| (*i, k)).collect();
             for i in &node_idx {
                 for pid in &self.nodes[*i].pods {
                     if let Some(p) = self.pods.get(pid) {
@@ -1104,7 +1156,12 @@ impl<'a> Engine<'a> {
                 t.limits.as_ref().map(|lim| {
                     let mut rem = lim.clone();
                     for (i, n) in self.nodes.iter().enumerate() {
-                        if n.template == Some(ti) && n.alive() && n.deleting.is_none() && !n.in_command && !exclude.contains(&i) {
+                        if n.template == Some(ti)
+                            && n.alive()
+                            && n.deleting.is_none()
+                            && !n.in_command
+                            && !exclude.contains(&i)
+                        {
                             for (k, v) in rem.iter_mut() {
                                 *v -= match k {
                                     LimitKey::Resource(r) => n.capacity.get(*r),
@@ -1124,7 +1181,12 @@ impl<'a> Engine<'a> {
     fn cooling(&self, i: usize) -> bool {
         let n = &self.nodes[i];
         let Some(t) = n.template else { return false };
-        match self.setup.pool_settings.get(t).and_then(|p| p.consolidate_after_ms) {
+        match self
+            .setup
+            .pool_settings
+            .get(t)
+            .and_then(|p| p.consolidate_after_ms)
+        {
             Some(after) if after > 0 => {
                 let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
                 self.now < t0 + after
@@ -1445,6 +1507,7 @@ impl<'a> Engine<'a> {
         self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
         self.kube.reindex(&self.nodes, idx);
         self.refresh_empty(idx);
+        self.state_version += 1;
         if let Some(t) = self.nodes[idx].template {
             self.pool_counts[t].0 += 1;
         }
@@ -1499,6 +1562,7 @@ impl<'a> Engine<'a> {
             self.push(end, Ev::PodEnd(id));
         }
         self.kube.reindex(&self.nodes, node);
+        self.state_version += 1;
     }
 
     /// Takes a bound pod off its node (the pod stays known). Returns the node.
@@ -1506,6 +1570,10 @@ impl<'a> Engine<'a> {
         let (node, req, ns, ports, anti, movable, dnd) = {
             let p = self.pods.get(&id)?;
             let node = p.node? as usize;
+            if let Some(from) = p.bound_ms {
+                self.rec
+                    .binding(id, self.nodes[node].name.as_str(), from, self.now);
+            }
             (
                 node,
                 p.arrival.info.requests,
@@ -1544,6 +1612,7 @@ impl<'a> Engine<'a> {
             p.end_at_ms = None;
         }
         self.refresh_empty(node);
+        self.state_version += 1;
         Some(node)
     }
 
@@ -1619,6 +1688,7 @@ impl<'a> Engine<'a> {
         self.order_remove(idx, was_ready);
         self.kube.reindex(&self.nodes, idx);
         self.refresh_empty(idx);
+        self.state_version += 1;
         self.counts.deleting += 1;
         if was_ready && let Some(t) = self.nodes[idx].template {
             self.pool_counts[t].1 += 1;
@@ -1921,6 +1991,10 @@ impl<'a> Engine<'a> {
                 if outcome == "unschedulable" {
                     self.summary.pods_unschedulable += 1;
                 }
+            }
+            if let (Some(n), Some(from)) = (p.node, p.bound_ms) {
+                self.rec
+                    .binding(id, self.nodes[n as usize].name.as_str(), from, end);
             }
             let rec = self.pod_record(p, None, outcome);
             self.rec.pod(&rec);

@@ -91,22 +91,68 @@ impl Engine<'_> {
         (chosen, blocked)
     }
 
-    /// One iteration of the disruption loop.
+    /// One iteration of the disruption loop: Emptiness, then (Drift is not built yet)
+    /// multi-node and single-node consolidation. A method that finds a command blocks the loop
+    /// for its 15 s validation.
     pub(super) fn on_disruption_tick(&mut self) {
         let (chosen, blocked) = self.select_empty();
-        if chosen.is_empty() {
-            if blocked {
-                self.rec.decision(&serde_json::json!({
-                    "time": secs(self.now), "kind": "disruption-blocked", "method": "emptiness",
-                    "reason": "disruption budget: no node of the pool may be disrupted now",
-                }));
-            }
-            self.push(self.now + POLL_MS, Ev::DisruptionTick);
+        if !chosen.is_empty() {
+            self.pending_empty = chosen;
+            self.push(self.now + VALIDATION_MS, Ev::EmptinessValidate);
             return;
         }
-        // The loop blocks for the validation delay, then re-checks and starts the command.
-        self.pending_empty = chosen;
-        self.push(self.now + VALIDATION_MS, Ev::EmptinessValidate);
+        if blocked {
+            self.rec.decision(&serde_json::json!({
+                "time": secs(self.now), "kind": "disruption-blocked", "method": "emptiness",
+                "reason": "disruption budget: no node of the pool may be disrupted now",
+            }));
+        }
+        self.try_consolidation(false);
+    }
+
+    /// Runs the consolidation methods (from Single when Multi's command just failed
+    /// validation); schedules the next poll when nothing is found.
+    ///
+    /// The loop is single-threaded: the simulated time its scheduling simulations take
+    /// (1 ms per simulated pod plus 5 ms each, Karpenter's own Solve cost) delays everything
+    /// after them.
+    fn try_consolidation(&mut self, from_single: bool) {
+        let mut spent = 0u64;
+        match self.consolidation_methods(from_single, &mut spent) {
+            Some(cmd) => {
+                self.pending_cons = Some(cmd);
+                self.push(self.now + spent + VALIDATION_MS, Ev::ConsolidationValidate);
+            }
+            None => self.push(self.now + spent.max(POLL_MS), Ev::DisruptionTick),
+        }
+    }
+
+    /// Validation of a consolidation command; on success the command starts and the loop runs
+    /// again at once; on failure the next method is tried.
+    pub(super) fn on_consolidation_validate(&mut self) {
+        let Some(cmd) = self.pending_cons.take() else {
+            self.push(self.now + POLL_MS, Ev::DisruptionTick);
+            return;
+        };
+        match self.validate_consolidation(&cmd) {
+            Ok(()) => {
+                self.start_consolidation(cmd);
+                self.push(self.now, Ev::DisruptionTick);
+            }
+            Err(why) => {
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption-validation-failed",
+                    "method": if cmd.method == super::consolidate::Method::Multi { "multi-node" } else { "single-node" },
+                    "candidates": cmd.cands.iter().map(|c| self.nodes[*c].name.as_str()).collect::<Vec<_>>(),
+                    "reason": why,
+                }));
+                if cmd.method == super::consolidate::Method::Multi {
+                    self.try_consolidation(true);
+                } else {
+                    self.push(self.now + POLL_MS, Ev::DisruptionTick);
+                }
+            }
+        }
     }
 
     /// Validation after 15 s (`validation.go`, emptiness variant): keep the candidates that

@@ -91,7 +91,7 @@ impl KubeState {
             self.pos[node] = (NO_BUCKET, 0);
         }
         let n = &nodes[node];
-        let ready = n.state == NodeState::Ready && n.deleting.is_none();
+        let ready = n.state == NodeState::Ready && n.deleting.is_none() && !n.in_command;
         if ready {
             let frac = |free: i64, alloc: i64| {
                 if alloc <= 0 {

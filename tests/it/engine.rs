@@ -78,14 +78,17 @@ fn assert_no_overcommit(rows: &[Row], rec: &MemoryRecorder) {
     let mut sorted: Vec<Row> = rows.to_vec();
     sorted.sort_by_key(|r| r.0);
     // Pod id = 0-based row index in the file as written (sorted).
+    // Every stay of every pod on a node (evictions included), from the engine's binding log.
     let mut per_node: BTreeMap<&str, Vec<(u64, i32, u32)>> = BTreeMap::new();
-    for p in &rec.pods {
-        let (Some(node), Some(start)) = (p.node.as_deref(), p.scheduled_ms) else {
-            continue;
-        };
-        let end = p.ended_ms.unwrap_or(u64::MAX);
-        per_node.entry(node).or_default().push((start, 1, p.id));
-        per_node.entry(node).or_default().push((end, -1, p.id));
+    for (pod, node, from, to) in &rec.bindings {
+        per_node
+            .entry(node.as_str())
+            .or_default()
+            .push((*from, 1, *pod));
+        per_node
+            .entry(node.as_str())
+            .or_default()
+            .push((*to, -1, *pod));
     }
     for n in &rec.nodes {
         let info = cat
@@ -493,4 +496,138 @@ fn a_node_with_a_running_pod_is_not_empty() {
         "arrival,duration,cpu,memory\n0,,500m,512Mi\n",
     );
     assert_eq!(s.terminated_by_reason["empty"], 0);
+}
+
+fn consolidation_pool(capacity_types: &str, disruption: &str) -> String {
+    format!(
+        "apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: general
+spec:
+  template:
+    spec:
+      requirements:
+        - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.large, m5.xlarge, m5.2xlarge, m5.4xlarge]}}
+        - {{key: karpenter.sh/capacity-type, operator: In, values: [{capacity_types}]}}
+      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
+  disruption:
+{disruption}
+"
+    )
+}
+
+/// Twelve 1-cpu pods arrive together (one m5.4xlarge holds them); ten end after 10 minutes.
+fn run_consolidation(
+    capacity_types: &str,
+    disruption: &str,
+    extra: &str,
+) -> (RunSummary, MemoryRecorder) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("np.yaml"),
+        format!(
+            "{NODECLASS}---\n{}",
+            consolidation_pool(capacity_types, disruption)
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("arrival,duration,cpu,memory\n");
+    for i in 0..12 {
+        let d = if i < 10 { "600" } else { "" };
+        csv.push_str(&format!("0.{i},{d},1,1Gi\n"));
+    }
+    std::fs::write(dir.path().join("trace.csv"), csv).unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, format!("name: consolidation\nduration: 1h\nnodepools: np.yaml\nworkload: {{pods: trace.csv}}\n{extra}")).unwrap();
+    run(&path)
+}
+
+// karpenter: pkg/controllers/disruption/consolidation_test.go "can replace node" — an
+// under-used node is replaced by the cheaper node that holds its pods, once the replacement is
+// initialized; its pods are evicted and rescheduled there.
+#[test]
+fn when_empty_or_underutilized_replaces_an_underused_node_with_a_cheaper_one() {
+    let (s, rec) = run_consolidation(
+        "on-demand",
+        "    consolidationPolicy: WhenEmptyOrUnderutilized\n    consolidateAfter: 30s",
+        "",
+    );
+    assert_eq!(rec.nodes[0].instance_type, "m5.4xlarge");
+    assert_eq!(
+        rec.nodes[0].termination_reason.as_deref(),
+        Some("underutilized")
+    );
+    // Two 1-cpu pods need 2 cpu: m5.large (1930m) is too small, m5.xlarge is the cheapest.
+    assert_eq!(rec.nodes[1].instance_type, "m5.xlarge", "{:?}", rec.nodes);
+    assert_eq!(s.terminated_by_reason["underutilized"], 1);
+    assert_eq!(s.pods_evicted, 2);
+    // The replacement was Ready before the old node's pods were evicted.
+    let replacement_ready = rec.nodes[1].ready_ms.unwrap();
+    for (pod, node, from, _) in &rec.bindings {
+        if node == &rec.nodes[1].name {
+            assert!(
+                *from >= replacement_ready,
+                "pod {pod} bound before the replacement was Ready"
+            );
+        }
+    }
+    assert!(
+        rec.decisions
+            .iter()
+            .any(|d| d["kind"] == "disruption" && d["decision"] == "replace")
+    );
+    // The pods end at ~10.7 min; the node turns Consolidatable 30 s later, but a fruitless
+    // consolidation pass in between was memoised ("already consolidated", disruption.md §2.3)
+    // and nothing else changed, so the next pass comes when the memo expires 5 min later.
+    let gone = rec.nodes[0].terminated_ms.unwrap();
+    assert!(
+        (15 * 60_000..18 * 60_000).contains(&gone),
+        "terminated at {gone} ms"
+    );
+}
+
+// karpenter: pkg/controllers/disruption/consolidation_test.go "should not allow consolidation if
+// the budget is fully blocking" — `nodes: "0"` for Underutilized.
+#[test]
+fn a_zero_budget_blocks_consolidation() {
+    let (s, rec) = run_consolidation(
+        "on-demand",
+        "    consolidationPolicy: WhenEmptyOrUnderutilized\n    consolidateAfter: 30s\n    budgets:\n      - nodes: \"0\"\n        reasons: [Underutilized]",
+        "",
+    );
+    assert_eq!(s.terminated_by_reason["underutilized"], 0);
+    assert_eq!(rec.nodes.len(), 1);
+}
+
+// karpenter: pkg/controllers/disruption/consolidation_test.go "spot to spot consolidation
+// should not be allowed when the feature gate is disabled" — and with the gate on, a single
+// spot node still needs 15 cheaper spot types, which four m5 sizes cannot give.
+#[test]
+fn spot_to_spot_needs_its_feature_gate_and_fifteen_cheaper_types() {
+    let policy = "    consolidationPolicy: WhenEmptyOrUnderutilized\n    consolidateAfter: 30s";
+    let (off, rec) = run_consolidation("spot", policy, "");
+    assert_eq!(rec.nodes[0].capacity_type, "spot");
+    assert_eq!(off.terminated_by_reason["underutilized"], 0);
+    let (on, _) = run_consolidation(
+        "spot",
+        policy,
+        "karpenter: {feature_gates: {SpotToSpotConsolidation: true}}\n",
+    );
+    assert_eq!(
+        on.terminated_by_reason["underutilized"], 0,
+        "fewer than 15 cheaper spot types"
+    );
+}
+
+// karpenter: website/content/en/docs/concepts/disruption.md (WhenEmpty) — WhenEmpty never
+// consolidates an under-used node.
+#[test]
+fn when_empty_leaves_underused_nodes_alone() {
+    let (s, _) = run_consolidation(
+        "on-demand",
+        "    consolidationPolicy: WhenEmpty\n    consolidateAfter: 30s",
+        "",
+    );
+    assert_eq!(s.terminated_by_reason["underutilized"], 0);
 }

@@ -1,0 +1,750 @@
+//! Consolidation of underutilized nodes: multi-node and single-node (`consolidation.go`,
+//! `multinodeconsolidation.go`, `singlenodeconsolidation.go`, `validation.go`, `queue.go`).
+//!
+//! Owns: consolidation candidates, the scheduling simulation that reuses the provisioning
+//! scheduler (with the v1.14 destination rule), the delete/replace decision with its price
+//! rules (WorstLaunchPrice, spot-to-spot behind its feature gate and the 15-type rule), the
+//! multi-node binary search with the same-type filter, the 15 s validation, and the command
+//! queue (replacement first, candidates deleted once it is initialized, rollback on failure).
+
+use super::{Engine, Ev, NodeState, secs};
+use crate::disruption::budgets::Reason;
+use crate::labels::{self, Sym};
+use crate::model::PodInfo;
+use crate::requirements::Requirement;
+use crate::resources::Resources;
+use crate::scheduler::{
+    InstanceType, PlannedClaim, Scheduler, SolveInput, Unavailable, satisfies_min_values,
+};
+use rustc_hash::FxHashSet;
+
+/// Which consolidation method produced a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Multi,
+    Single,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Multi => "multi-node",
+            Method::Single => "single-node",
+        }
+    }
+}
+
+/// What a consolidation command does.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Delete,
+    Replace(Box<PlannedClaim>),
+}
+
+/// A computed consolidation command.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub method: Method,
+    pub cands: Vec<usize>,
+    pub kind: Kind,
+}
+
+/// A started REPLACE command waiting for its replacement to initialize.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub replacement: usize,
+    pub cands: Vec<usize>,
+    pub started_ms: u64,
+}
+
+/// Karpenter's queue timeout for a command (the 10 min floor).
+pub const QUEUE_TIMEOUT_MS: u64 = 600_000;
+/// Single-node consolidation gives up after 3 min (`SingleNodeConsolidationTimeoutDuration`).
+/// karpsim charges each simulation 1 ms per simulated pod plus 5 ms, the scheduler's cost in
+/// Karpenter's own benchmarks, against that budget.
+pub const SINGLE_BUDGET_MS: u64 = 180_000;
+/// Multi-node consolidation gives up after 1 min.
+pub const MULTI_BUDGET_MS: u64 = 60_000;
+/// The spot-to-spot rule: a single spot node needs at least this many cheaper spot options.
+pub const SPOT_TO_SPOT_MIN_TYPES: usize = 15;
+/// How long a fruitless consolidation pass is remembered while nothing changes.
+pub const MEMO_MS: u64 = 300_000;
+
+/// EvictionCost of a pod (`disruption.go`): clamp(1 + priority / 2^25, −10, 10).
+fn eviction_cost(priority: i32) -> f64 {
+    (1.0 + f64::from(priority) / 33_554_432.0).clamp(-10.0, 10.0)
+}
+
+/// `WorstLaunchPrice`: the most expensive available offering compatible with `reqs`, taken from
+/// the first capacity type (reserved, spot, on-demand) that has any.
+fn worst_launch_price(
+    it: &InstanceType,
+    reqs: &crate::requirements::Requirements,
+    unavailable: &Unavailable,
+) -> Option<f64> {
+    for ct in [labels::RESERVED, labels::SPOT, labels::ON_DEMAND] {
+        let worst = it
+            .offerings
+            .iter()
+            .filter(|o| o.capacity_type == ct && it.offering_ok(o, reqs, unavailable))
+            .map(|o| o.price)
+            .max_by(f64::total_cmp);
+        if worst.is_some() {
+            return worst;
+        }
+    }
+    None
+}
+
+impl Engine<'_> {
+    /// RescheduleDisruptionCost of node `i`: 1 + Σ positive eviction costs of its pods.
+    fn rdc(&self, i: usize) -> f64 {
+        1.0 + self.nodes[i]
+            .pods
+            .iter()
+            .filter_map(|p| self.pods.get(p))
+            .map(|p| eviction_cost(p.arrival.info.priority).max(0.0))
+            .sum::<f64>()
+    }
+
+    /// Base eligibility plus the consolidation filter (`ShouldDisrupt` for Multi/Single).
+    pub(super) fn consolidation_candidate(&self, i: usize) -> bool {
+        let now = self.now;
+        let n = &self.nodes[i];
+        let Some(t) = n.template else { return false };
+        let Some(ps) = self.setup.pool_settings.get(t) else {
+            return false;
+        };
+        if n.state != NodeState::Ready
+            || n.deleting.is_some()
+            || n.in_command
+            || n.nominated_until_ms > now
+        {
+            return false;
+        }
+        if !ps.consolidates_underutilized || n.movable == 0 || n.dnd > 0 {
+            return false;
+        }
+        let Some(after) = ps.consolidate_after_ms else {
+            return false;
+        };
+        let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
+        if now < t0 + after {
+            return false;
+        }
+        // Its instance type must still be one the NodePool offers.
+        if !n
+            .it
+            .as_ref()
+            .is_some_and(|it| self.pool_types[t].contains(&it.name))
+        {
+            return false;
+        }
+        // A pod that a PodDisruptionBudget would not let go blocks the node.
+        !n.pods.iter().any(|p| self.pdb_blocks(*p))
+    }
+
+    /// Candidates by SavingsRatio (price / RDC) descending, ties by name.
+    fn sorted_candidates(&self) -> Vec<usize> {
+        let mut c: Vec<(f64, usize)> = (0..self.nodes.len())
+            .filter(|i| self.consolidation_candidate(*i))
+            .map(|i| (self.nodes[i].price / self.rdc(i), i))
+            .collect();
+        c.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                self.nodes[a.1]
+                    .name
+                    .as_str()
+                    .cmp(self.nodes[b.1].name.as_str())
+            })
+        });
+        c.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The scheduling simulation of removing `cands` (`SimulateScheduling`): their pods and the
+    /// pending pods are scheduled on the rest of the cluster with the provisioning scheduler.
+    /// `None` when a candidate's pod cannot be placed, or lands on an uninitialized node.
+    fn simulate_removal(
+        &mut self,
+        cands: &[usize],
+        cost_ms: &mut u64,
+    ) -> Option<Vec<PlannedClaim>> {
+        let mut batch: Vec<PodInfo> = self
+            .pending
+            .iter()
+            .filter_map(|(_, _, id)| self.pods.get(id).map(|p| p.arrival.info.clone()))
+            .collect();
+        let mut moving: FxHashSet<u32> = FxHashSet::default();
+        for c in cands {
+            for pid in &self.nodes[*c].pods {
+                if let Some(p) = self.pods.get(pid) {
+                    moving.insert(*pid);
+                    batch.push(p.arrival.info.clone());
+                }
+            }
+        }
+        *cost_ms += 5 + batch.len() as u64;
+        let needs_topology =
+            self.anti_affinity_bound > 0 || batch.iter().any(|p| p.constraints.has_topology());
+        let mut min_req = Resources([i64::MAX; crate::resources::NUM_RESOURCES]);
+        for p in &batch {
+            min_req = min_req.min(&p.requests);
+        }
+        let (_, existing, placed) = self.pass_nodes(cands, needs_topology, false, &min_req, true);
+        let remaining = self.remaining_limits(cands);
+        let refs: Vec<&PodInfo> = batch.iter().collect();
+        let input = SolveInput {
+            templates: &self.setup.templates,
+            existing: &existing,
+            placed,
+            remaining,
+            unavailable: &self.unavailable,
+            domain_groups: &self.setup.domain_groups,
+            tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
+            min_values_best_effort: self.setup.settings.min_values_best_effort,
+            ignore_preferences: self.setup.settings.ignore_preferences,
+            moving: Some(&moving),
+        };
+        let result = Scheduler::new(
+            &input,
+            &refs,
+            &mut self.rngs.disruption,
+            &mut self.hostnames,
+        )
+        .solve(&refs);
+        if result.errors.iter().any(|(pid, _)| moving.contains(pid)) {
+            return None;
+        }
+        if result
+            .existing
+            .iter()
+            .any(|(pid, ni)| moving.contains(pid) && !existing[*ni].initialized)
+        {
+            return None;
+        }
+        Some(result.claims)
+    }
+
+    /// A quick, exact-where-it-answers test that removing `cands` cannot lead to a command,
+    /// run before the full simulation. It answers only for the common case — no pending pods,
+    /// candidates whose pods need nothing but resources and tolerations — by replaying the
+    /// scheduler's first fit (queue order, existing nodes in pass order) on free capacity; the
+    /// pods left over must then fit one instance type cheaper than the candidates. `true` means
+    /// "hopeless"; anything else goes to the simulation.
+    fn hopeless(&self, cands: &[usize]) -> bool {
+        if !self.pending.is_empty() || self.anti_affinity_bound > 0 {
+            return false;
+        }
+        let mut pods: Vec<&PodInfo> = Vec::new();
+        for c in cands {
+            for pid in &self.nodes[*c].pods {
+                let Some(p) = self.pods.get(pid) else {
+                    continue;
+                };
+                let k = &p.arrival.info.constraints;
+                if !(k.node_selector.is_empty()
+                    && k.required_terms.is_empty()
+                    && k.preferred_terms.is_empty()
+                    && k.host_ports.is_empty()
+                    && !k.has_topology())
+                {
+                    return false;
+                }
+                pods.push(&p.arrival.info);
+            }
+        }
+        pods.sort_by(|a, b| {
+            b.requests
+                .cpu()
+                .cmp(&a.requests.cpu())
+                .then(b.requests.memory().cmp(&a.requests.memory()))
+                .then(a.created.cmp(&b.created))
+                .then(a.id.cmp(&b.id))
+        });
+        let order: Vec<usize> = self
+            .pass_order
+            .iter()
+            .copied()
+            .filter(|i| !cands.contains(i))
+            .collect();
+        let mut free: Vec<Resources> = order
+            .iter()
+            .map(|i| self.nodes[*i].allocatable.sub(&self.nodes[*i].used))
+            .collect();
+        let mut left = Resources::ZERO;
+        let mut any_left = false;
+        for p in pods {
+            let mut placed = false;
+            for (k, i) in order.iter().enumerate() {
+                let n = &self.nodes[*i];
+                if !p.requests.fits(&free[k])
+                    || crate::model::untolerated(&n.taints, &p.constraints.tolerations).is_some()
+                {
+                    continue;
+                }
+                if self.cooling(*i) || n.state != NodeState::Ready {
+                    // The simulation would refuse this node (destination rule) or reject the
+                    // result (a moved pod on an uninitialized node): not a simple case.
+                    return false;
+                }
+                free[k].sub_assign(&p.requests);
+                placed = true;
+                break;
+            }
+            if !placed {
+                left.add_assign(&p.requests);
+                any_left = true;
+            }
+        }
+        if !any_left {
+            return false; // a DELETE may well work
+        }
+        // The leftovers need one new NodeClaim cheaper than the candidates: some allowed type
+        // must hold them for less than the candidates cost.
+        let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+        !self.setup.templates.iter().any(|t| {
+            t.candidates.iter().any(|i| {
+                let it = &t.instance_types[*i as usize];
+                let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
+                left.fits_with(&g.overhead, &it.allocatable)
+                    && it.offerings.iter().any(|o| o.available && o.price < source)
+            })
+        })
+    }
+
+    /// The consolidation decision for `cands` (`computeConsolidation`).
+    fn consolidate(&mut self, cands: &[usize], single: bool, cost_ms: &mut u64) -> Option<Kind> {
+        if self.hopeless(cands) {
+            *cost_ms += 5 + cands
+                .iter()
+                .map(|c| self.nodes[*c].pods.len() as u64)
+                .sum::<u64>();
+            return None;
+        }
+        let mut claims = self.simulate_removal(cands, cost_ms)?;
+        if claims.is_empty() {
+            return Some(Kind::Delete);
+        }
+        if claims.len() > 1 {
+            return None;
+        }
+        let mut r = claims.pop()?;
+        let t = &self.setup.templates[r.template];
+        let its = &t.instance_types;
+        let source_price: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+        let all_spot = cands
+            .iter()
+            .all(|c| self.nodes[*c].capacity_type == labels::SPOT);
+        let allows = |ct: Sym| r.requirements.allows(labels::CAPACITY_TYPE, ct);
+        let (spot_ok, od_ok) = (allows(labels::SPOT), allows(labels::ON_DEMAND));
+        let unavailable = &self.unavailable;
+        let cheaper = |r: &PlannedClaim, i: &u32| {
+            worst_launch_price(&its[*i as usize], &r.requirements, unavailable)
+                .is_some_and(|w| w < source_price)
+        };
+        if all_spot && spot_ok {
+            // Spot-to-spot, behind its feature gate.
+            if !self.setup.settings.spot_to_spot {
+                return None;
+            }
+            r.requirements
+                .add(Requirement::single(labels::CAPACITY_TYPE, labels::SPOT));
+            let rr = r.clone();
+            r.options.retain(|i| cheaper(&rr, i));
+            if single {
+                if r.options.len() < SPOT_TO_SPOT_MIN_TYPES {
+                    return None;
+                }
+                let mut priced: Vec<(f64, u32)> = r
+                    .options
+                    .iter()
+                    .map(|i| {
+                        (
+                            its[*i as usize]
+                                .cheapest(&r.requirements, unavailable)
+                                .map(|o| o.price)
+                                .unwrap_or(f64::MAX),
+                            *i,
+                        )
+                    })
+                    .collect();
+                priced.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                priced.truncate(SPOT_TO_SPOT_MIN_TYPES);
+                r.options = priced.into_iter().map(|(_, i)| i).collect();
+            }
+        } else {
+            let rr = r.clone();
+            r.options.retain(|i| cheaper(&rr, i));
+            // A replacement that may be Spot or on-demand is forced to Spot, so an ICE on
+            // Spot cannot fall back to a dearer on-demand node.
+            if spot_ok && od_ok {
+                r.requirements
+                    .add(Requirement::single(labels::CAPACITY_TYPE, labels::SPOT));
+            }
+        }
+        if r.options.is_empty() {
+            return None;
+        }
+        if r.requirements.has_min_values()
+            && satisfies_min_values(its, &r.options, &r.requirements).is_err()
+        {
+            return None;
+        }
+        Some(Kind::Replace(Box::new(r)))
+    }
+
+    /// Multi-node's same-type filter: a replacement option of the same type as a candidate may
+    /// cost no more than the cheapest such candidate.
+    fn same_type_ok(&self, cands: &[usize], r: &mut PlannedClaim) -> bool {
+        let t = &self.setup.templates[r.template];
+        let its = &t.instance_types;
+        let names: Vec<Sym> = r.options.iter().map(|i| its[*i as usize].name).collect();
+        let cap = cands
+            .iter()
+            .filter(|c| {
+                self.nodes[**c]
+                    .it
+                    .as_ref()
+                    .is_some_and(|it| names.contains(&it.name))
+            })
+            .map(|c| self.nodes[*c].price)
+            .min_by(f64::total_cmp);
+        if let Some(cap) = cap {
+            let reqs = r.requirements.clone();
+            r.options.retain(|i| {
+                worst_launch_price(&its[*i as usize], &reqs, &self.unavailable)
+                    .is_some_and(|w| w < cap)
+            });
+        }
+        !r.options.is_empty()
+    }
+
+    fn underutilized_budgets(&self) -> Vec<u32> {
+        let counts = self.pool_counts.clone();
+        (0..self.setup.templates.len())
+            .map(|t| {
+                self.setup.pool_settings[t].budgets.remaining(
+                    self.now,
+                    counts[t].0,
+                    counts[t].1,
+                    Reason::Underutilized,
+                )
+            })
+            .collect()
+    }
+
+    /// Multi-node consolidation: the largest valid prefix of the sorted candidates (binary
+    /// search over 2..=min(n, 101)). Returns the command and whether a budget blocked nodes.
+    pub(super) fn multi_node(&mut self, spent_ms: &mut u64) -> (Option<Command>, bool) {
+        let mut left = self.underutilized_budgets();
+        let mut blocked = false;
+        let mut cands = Vec::new();
+        for i in self.sorted_candidates() {
+            let t = self.nodes[i].template.unwrap_or(0);
+            if left[t] == 0 {
+                blocked = true;
+                continue;
+            }
+            left[t] -= 1;
+            cands.push(i);
+        }
+        let n = cands.len();
+        if n < 2 {
+            return (None, blocked);
+        }
+        let (mut lo, mut hi) = (1usize, if n <= 100 { n - 1 } else { 100 });
+        let mut best: Option<Command> = None;
+        let mut cost = 0u64;
+        while lo <= hi && cost < MULTI_BUDGET_MS {
+            let mid = (lo + hi) / 2;
+            let prefix = cands[..mid + 1].to_vec();
+            let valid = match self.consolidate(&prefix, false, &mut cost) {
+                Some(Kind::Delete) => Some(Kind::Delete),
+                Some(Kind::Replace(mut r)) => self
+                    .same_type_ok(&prefix, &mut r)
+                    .then_some(Kind::Replace(r)),
+                None => None,
+            };
+            match valid {
+                Some(kind) => {
+                    best = Some(Command {
+                        method: Method::Multi,
+                        cands: prefix,
+                        kind,
+                    });
+                    lo = mid + 1;
+                }
+                None => hi = mid - 1,
+            }
+        }
+        *spent_ms += cost;
+        (best, blocked)
+    }
+
+    /// Single-node consolidation: the first candidate (savings order, interleaved round-robin
+    /// by NodePool) that can be deleted or replaced by one cheaper node.
+    pub(super) fn single_node(&mut self, spent_ms: &mut u64) -> (Option<Command>, bool) {
+        let budgets = self.underutilized_budgets();
+        let sorted = self.sorted_candidates();
+        // Round-robin across NodePools, in template order.
+        let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); self.setup.templates.len()];
+        for i in sorted {
+            by_pool[self.nodes[i].template.unwrap_or(0)].push(i);
+        }
+        let mut order = Vec::new();
+        let longest = by_pool.iter().map(Vec::len).max().unwrap_or(0);
+        for k in 0..longest {
+            for p in &by_pool {
+                if let Some(i) = p.get(k) {
+                    order.push(*i);
+                }
+            }
+        }
+        let mut blocked = false;
+        let mut cost = 0u64;
+        for i in order {
+            if cost >= SINGLE_BUDGET_MS {
+                break;
+            }
+            let t = self.nodes[i].template.unwrap_or(0);
+            if budgets[t] == 0 {
+                blocked = true;
+                continue;
+            }
+            if let Some(kind) = self.consolidate(&[i], true, &mut cost) {
+                *spent_ms += cost;
+                return (
+                    Some(Command {
+                        method: Method::Single,
+                        cands: vec![i],
+                        kind,
+                    }),
+                    blocked,
+                );
+            }
+        }
+        *spent_ms += cost;
+        (None, blocked)
+    }
+
+    /// Validation 15 s after the decision (`validation.go`): the candidates must still be
+    /// candidates within budget, and a fresh simulation must reach the same decision.
+    pub(super) fn validate_consolidation(&mut self, cmd: &Command) -> Result<(), &'static str> {
+        let mut left = self.underutilized_budgets();
+        for c in &cmd.cands {
+            if !self.consolidation_candidate(*c) {
+                return Err("churn: a candidate is no longer consolidatable");
+            }
+            let t = self.nodes[*c].template.unwrap_or(0);
+            if left[t] == 0 {
+                return Err("budget: the disruption budget no longer allows it");
+            }
+            left[t] -= 1;
+        }
+        let mut cost = 0;
+        let fresh = self
+            .simulate_removal(&cmd.cands, &mut cost)
+            .ok_or("scheduling: a pod no longer fits")?;
+        match &cmd.kind {
+            Kind::Delete if fresh.is_empty() => Ok(()),
+            Kind::Replace(r) if fresh.len() == 1 => {
+                let t = &self.setup.templates[r.template];
+                let now: FxHashSet<Sym> = fresh[0]
+                    .options
+                    .iter()
+                    .map(|i| t.instance_types[*i as usize].name)
+                    .collect();
+                if r.options
+                    .iter()
+                    .all(|i| now.contains(&t.instance_types[*i as usize].name))
+                {
+                    Ok(())
+                } else {
+                    Err("scheduling: the replacement options changed")
+                }
+            }
+            _ => Err("scheduling: the decision changed"),
+        }
+    }
+
+    /// Marks a candidate of a started command (§6): tainted, out of every scheduling list,
+    /// disrupting for budgets; its pods keep running until the command completes.
+    fn mark_in_command(&mut self, i: usize, on: bool) {
+        let was = self.nodes[i].in_command;
+        if was == on || !self.nodes[i].alive() {
+            return;
+        }
+        let ready = self.nodes[i].state == NodeState::Ready;
+        {
+            let n = &mut self.nodes[i];
+            n.in_command = on;
+            if on {
+                n.taints.push(crate::model::disrupted_taint());
+            } else {
+                let t = crate::model::disrupted_taint();
+                if let Some(k) = n.taints.iter().position(|x| *x == t) {
+                    n.taints.remove(k);
+                }
+            }
+        }
+        if on {
+            self.order_remove(i, ready);
+        } else {
+            self.order_insert(i, ready);
+        }
+        if ready && let Some(t) = self.nodes[i].template {
+            if on {
+                self.pool_counts[t].1 += 1;
+            } else {
+                self.pool_counts[t].1 -= 1;
+            }
+        }
+        self.kube.reindex(&self.nodes, i);
+        self.refresh_empty(i);
+        self.state_version += 1;
+    }
+
+    /// Starts a validated command: DELETE deletes the candidates now; REPLACE launches the
+    /// replacement first and deletes the candidates once it is initialized.
+    pub(super) fn start_consolidation(&mut self, cmd: Command) {
+        let names: Vec<&str> = cmd
+            .cands
+            .iter()
+            .map(|c| self.nodes[*c].name.as_str())
+            .collect();
+        let source: f64 = cmd.cands.iter().map(|c| self.nodes[*c].price).sum();
+        match cmd.kind {
+            Kind::Delete => {
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption", "method": cmd.method.as_str(), "reason": "Underutilized",
+                    "decision": "delete", "nodes": names, "savings_per_hour": source,
+                }));
+                for c in cmd.cands {
+                    *self
+                        .summary
+                        .disrupted_by_reason
+                        .entry("underutilized".into())
+                        .or_insert(0) += 1;
+                    self.delete_node(c, "underutilized");
+                }
+            }
+            Kind::Replace(r) => {
+                let t = &self.setup.templates[r.template];
+                let opts: Vec<&str> = r
+                    .options
+                    .iter()
+                    .take(10)
+                    .map(|i| t.instance_types[*i as usize].name.as_str())
+                    .collect();
+                let cheapest = r
+                    .options
+                    .iter()
+                    .filter_map(|i| {
+                        t.instance_types[*i as usize]
+                            .cheapest(&r.requirements, &self.unavailable)
+                            .map(|o| o.price)
+                    })
+                    .min_by(f64::total_cmp)
+                    .unwrap_or(0.0);
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption", "method": cmd.method.as_str(), "reason": "Underutilized",
+                    "decision": "replace", "nodes": names, "replacement_options": r.options.len(),
+                    "cheapest_replacement_options": opts, "source_price_per_hour": source,
+                    "estimated_savings_per_hour": source - cheapest,
+                }));
+                for c in &cmd.cands {
+                    self.mark_in_command(*c, true);
+                }
+                let before = self.nodes.len();
+                self.create_claim(*r);
+                self.queue.push(super::consolidate::Queued {
+                    replacement: before,
+                    cands: cmd.cands,
+                    started_ms: self.now,
+                });
+                self.push(self.now + 1_000, Ev::QueueCheck);
+            }
+        }
+    }
+
+    /// The orchestration queue (polled every second): delete candidates whose replacement is
+    /// initialized; roll back commands whose replacement failed or timed out.
+    pub(super) fn on_queue_check(&mut self) {
+        let now = self.now;
+        let queue = std::mem::take(&mut self.queue);
+        let mut keep = Vec::new();
+        for q in queue {
+            let r = &self.nodes[q.replacement];
+            let failed = matches!(r.state, NodeState::Failed | NodeState::Terminated)
+                || now >= q.started_ms + QUEUE_TIMEOUT_MS;
+            if r.state == NodeState::Ready && r.deleting.is_none() {
+                for c in &q.cands {
+                    self.mark_in_command(*c, false);
+                    *self
+                        .summary
+                        .disrupted_by_reason
+                        .entry("underutilized".into())
+                        .or_insert(0) += 1;
+                    self.delete_node(*c, "underutilized");
+                }
+            } else if failed {
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(now), "kind": "disruption-rolled-back", "replacement": r.name.as_str(),
+                    "nodes": q.cands.iter().map(|c| self.nodes[*c].name.as_str()).collect::<Vec<_>>(),
+                    "reason": "the replacement did not initialize (launch failure or 10 min timeout)",
+                }));
+                for c in &q.cands {
+                    self.mark_in_command(*c, false);
+                }
+            } else {
+                keep.push(q);
+            }
+        }
+        self.queue = keep;
+        if !self.queue.is_empty() {
+            self.push(now + 1_000, Ev::QueueCheck);
+        }
+    }
+
+    /// Multi then Single, each skipped while its last fruitless pass is still valid (no state
+    /// change and less than 5 min old). Returns a command to validate, if any, and the modeled
+    /// time the passes took (the loop is blocked meanwhile).
+    pub(super) fn consolidation_methods(
+        &mut self,
+        from_single: bool,
+        spent_ms: &mut u64,
+    ) -> Option<Command> {
+        if !self
+            .setup
+            .pool_settings
+            .iter()
+            .any(|p| p.consolidates_underutilized && p.consolidate_after_ms.is_some())
+        {
+            return None; // no NodePool consolidates underutilized nodes
+        }
+        let version = self.state_version;
+        if !from_single && !self.memo_valid(0, version) {
+            let (cmd, blocked) = self.multi_node(spent_ms);
+            if cmd.is_some() {
+                return cmd;
+            }
+            if !blocked {
+                self.memo[0] = Some((version, self.now));
+            }
+        }
+        if !self.memo_valid(1, version) {
+            let (cmd, blocked) = self.single_node(spent_ms);
+            if cmd.is_some() {
+                return cmd;
+            }
+            if !blocked {
+                self.memo[1] = Some((version, self.now));
+            }
+        }
+        None
+    }
+
+    fn memo_valid(&self, k: usize, version: u64) -> bool {
+        self.memo[k].is_some_and(|(v, at)| v == version && self.now < at + MEMO_MS)
+    }
+}
