@@ -424,6 +424,43 @@ struct Deleting {
 }
 
 impl Node {
+    /// A node with nothing on it yet: created now, no instance, no pods.
+    fn blank(name: Sym, template: Option<usize>, state: NodeState, now: u64) -> Node {
+        Node {
+            name,
+            template,
+            state,
+            launched_ms: 0,
+            ready_ms: None,
+            it: None,
+            zone: labels::ZONE,
+            capacity_type: labels::ON_DEMAND,
+            price: 0.0,
+            labels: Vec::new(),
+            reqs: Arc::new(Requirements::new()),
+            taints: Vec::new(),
+            allocatable: Resources::ZERO,
+            capacity: Resources::ZERO,
+            used: Resources::ZERO,
+            ds_overhead: Resources::ZERO,
+            pods: Vec::new(),
+            host_ports: Vec::new(),
+            plan: None,
+            ready_at_ms: 0,
+            created_ms: now,
+            nominated_until_ms: 0,
+            movable: 0,
+            dnd: 0,
+            in_command: false,
+            last_pod_event_ms: None,
+            deleting: None,
+            terminated_ms: None,
+            termination_reason: None,
+            ns_weights: Vec::new(),
+            attr_last_ms: now,
+        }
+    }
+
     /// Records a pod event for consolidateAfter (`podevents` controller: at most one write
     /// per 10 s).
     fn touch_pod_event(&mut self, now: u64) {
@@ -579,6 +616,8 @@ pub struct Engine<'a> {
     memo: [Option<(u64, u64)>; 2],
     /// Bumped on every pod bind/removal and node creation, readiness and deletion.
     state_version: u64,
+    /// Placeholder hostnames for consolidation simulations.
+    hostnames_sim: Vec<Sym>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -644,43 +683,23 @@ impl<'a> Engine<'a> {
             pending_cons: None,
             memo: [None, None],
             state_version: 0,
+            hostnames_sim: Vec::new(),
         };
-        for (i, x) in setup.existing.iter().enumerate() {
+        for x in &setup.existing {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
-            let node = Node {
-                name: x.name,
-                template: None,
-                state: NodeState::Ready,
-                launched_ms: 0,
-                ready_ms: Some(0),
-                it: Some(x.instance_type.clone()),
-                zone: x.zone,
-                capacity_type: x.capacity_type,
-                price: x.price,
-                labels: x.labels.clone(),
-                reqs: Arc::new(Requirements::from_labels(&x.labels)),
-                taints: x.taints.clone(),
-                allocatable: x.instance_type.allocatable,
-                capacity: x.instance_type.capacity,
-                used: ds,
-                ds_overhead: ds,
-                pods: Vec::new(),
-                host_ports: Vec::new(),
-                plan: None,
-                ready_at_ms: 0,
-                created_ms: 0,
-                nominated_until_ms: 0,
-                movable: 0,
-                dnd: 0,
-                in_command: false,
-                last_pod_event_ms: None,
-                deleting: None,
-                terminated_ms: None,
-                termination_reason: None,
-                ns_weights: Vec::new(),
-                attr_last_ms: 0,
-            };
-            let _ = i;
+            let mut node = Node::blank(x.name, None, NodeState::Ready, 0);
+            node.ready_ms = Some(0);
+            node.it = Some(x.instance_type.clone());
+            node.zone = x.zone;
+            node.capacity_type = x.capacity_type;
+            node.price = x.price;
+            node.labels = x.labels.clone();
+            node.reqs = Arc::new(Requirements::from_labels(&x.labels));
+            node.taints = x.taints.clone();
+            node.allocatable = x.instance_type.allocatable;
+            node.capacity = x.instance_type.capacity;
+            node.used = ds;
+            node.ds_overhead = ds;
             e.ready_allocatable.add_assign(&node.allocatable);
             e.nodes.push(node);
             e.alive_nodes += 1;
@@ -988,28 +1007,7 @@ impl<'a> Engine<'a> {
             self.pass_nodes(&[], needs_topology, in_flight_only, &min_req, false);
         let batch_refs: Vec<&PodInfo> = batch.iter().collect();
         let remaining = self.remaining_limits(&[]);
-        let input = SolveInput {
-            templates: &self.setup.templates,
-            existing: &existing,
-            placed,
-            remaining,
-            unavailable: &self.unavailable,
-            domain_groups: &self.setup.domain_groups,
-            tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
-            min_values_best_effort: self.setup.settings.min_values_best_effort,
-            ignore_preferences: self.setup.settings.ignore_preferences,
-            moving: None,
-        };
-        let result = {
-            let sched = Scheduler::new(
-                &input,
-                &batch_refs,
-                &mut self.rngs.provisioning,
-                &mut self.hostnames,
-            );
-            sched.solve(&batch_refs)
-        };
-        drop(input);
+        let result = self.solve(&existing, placed, remaining, None, &batch_refs, false);
         for (pid, err) in &result.errors {
             if let Some(p) = self.pods.get_mut(pid) {
                 p.last_error = Some(err.clone());
@@ -1145,6 +1143,53 @@ impl<'a> Engine<'a> {
         (node_idx, existing, placed)
     }
 
+    /// Runs one scheduling pass over this cluster and its settings: a provisioning pass, or
+    /// (`simulation`) a disruption simulation with its own RNG stream and placeholder names.
+    fn solve(
+        &mut self,
+        existing: &[ExistingNode],
+        placed: Vec<(PodInfo, usize)>,
+        remaining: Vec<Option<Limits>>,
+        moving: Option<&FxHashSet<u32>>,
+        batch: &[&PodInfo],
+        simulation: bool,
+    ) -> crate::scheduler::SolveResult {
+        let (mut rng, mut hostnames) = if simulation {
+            (
+                self.rngs.disruption.clone(),
+                std::mem::take(&mut self.hostnames_sim),
+            )
+        } else {
+            (
+                self.rngs.provisioning.clone(),
+                std::mem::take(&mut self.hostnames),
+            )
+        };
+        let result = {
+            let input = SolveInput {
+                templates: &self.setup.templates,
+                existing,
+                placed,
+                remaining,
+                unavailable: &self.unavailable,
+                domain_groups: &self.setup.domain_groups,
+                tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
+                min_values_best_effort: self.setup.settings.min_values_best_effort,
+                ignore_preferences: self.setup.settings.ignore_preferences,
+                moving,
+            };
+            Scheduler::new(&input, batch, &mut rng, &mut hostnames).solve(batch)
+        };
+        if simulation {
+            self.rngs.disruption = rng;
+            self.hostnames_sim = hostnames;
+        } else {
+            self.rngs.provisioning = rng;
+            self.hostnames = hostnames;
+        }
+        result
+    }
+
     /// Remaining NodePool limits for a pass: limits − capacity of the pool's active nodes
     /// (not marked for deletion, not in `exclude`).
     fn remaining_limits(&self, exclude: &[usize]) -> Vec<Option<Limits>> {
@@ -1209,39 +1254,9 @@ impl<'a> Engine<'a> {
         let name = Sym::new(&format!("{}-{:05}", t.name, seq));
         self.summary.nodeclaims_created += 1;
         let idx = self.nodes.len();
-        self.nodes.push(Node {
-            name,
-            template: Some(claim.template),
-            state: NodeState::Created,
-            launched_ms: 0,
-            ready_ms: None,
-            it: None,
-            zone: labels::ZONE,
-            capacity_type: labels::ON_DEMAND,
-            price: 0.0,
-            labels: Vec::new(),
-            reqs: Arc::new(Requirements::new()),
-            taints: Vec::new(),
-            allocatable: Resources::ZERO,
-            capacity: Resources::ZERO,
-            used: Resources::ZERO,
-            ds_overhead: Resources::ZERO,
-            pods: Vec::new(),
-            host_ports: Vec::new(),
-            plan: Some(Box::new(claim)),
-            ready_at_ms: 0,
-            created_ms: self.now,
-            nominated_until_ms: 0,
-            movable: 0,
-            dnd: 0,
-            in_command: false,
-            last_pod_event_ms: None,
-            deleting: None,
-            terminated_ms: None,
-            termination_reason: None,
-            ns_weights: Vec::new(),
-            attr_last_ms: 0,
-        });
+        let mut node = Node::blank(name, Some(claim.template), NodeState::Created, self.now);
+        node.plan = Some(Box::new(claim));
+        self.nodes.push(node);
         self.unlaunched += 1;
         let latency = self
             .setup

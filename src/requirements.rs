@@ -248,9 +248,8 @@ impl Requirement {
         (member != self.complement) && within(v, self.gte, self.lte)
     }
 
-    /// `Intersection`.
-    pub fn intersection(&self, o: &Requirement) -> Requirement {
-        let complement = self.complement && o.complement;
+    /// The tighter of both sides' inclusive bounds.
+    fn merged_bounds(&self, o: &Requirement) -> (Option<i64>, Option<i64>) {
         let gte = match (self.gte, o.gte) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -259,6 +258,13 @@ impl Requirement {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        (gte, lte)
+    }
+
+    /// `Intersection`.
+    pub fn intersection(&self, o: &Requirement) -> Requirement {
+        let complement = self.complement && o.complement;
+        let (gte, lte) = self.merged_bounds(o);
         let min_values = match (self.min_values, o.min_values) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -290,14 +296,7 @@ impl Requirement {
 
     /// `HasIntersection`: whether some value satisfies both.
     pub fn has_intersection(&self, o: &Requirement) -> bool {
-        let gte = match (self.gte, o.gte) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        let lte = match (self.lte, o.lte) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let (gte, lte) = self.merged_bounds(o);
         if let (Some(g), Some(l)) = (gte, lte)
             && g > l
         {
