@@ -546,6 +546,9 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
                 consolidates_underutilized: np.is_some_and(|n| {
                     n.spec.disruption.consolidation_policy != config::ConsolidationPolicy::WhenEmpty
                 }),
+                balanced: np.is_some_and(|n| {
+                    n.spec.disruption.consolidation_policy == config::ConsolidationPolicy::Balanced
+                }),
                 consolidate_after_ms: np.and_then(|n| n.spec.disruption.consolidate_after.ms()),
                 budgets: Arc::new(match np {
                     Some(n) => crate::disruption::budgets::Budgets::for_pool(n, sc.start),
@@ -695,10 +698,9 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     }
     if !ls.nodepools.is_empty() {
         notes.push(
-            "disruption: Emptiness, multi- and single-node consolidation, budgets, expiration and \
-             termination are simulated; drift, the Balanced policy's scoring (Balanced pools \
-             consolidate like WhenEmptyOrUnderutilized) and Spot interruptions are not built yet \
-             (issues #3, #4)"
+            "disruption: Emptiness, multi- and single-node consolidation (WhenEmptyOrUnderutilized \
+             and Balanced), budgets, expiration and termination are simulated; drift and Spot \
+             interruptions are not built yet (issues #3, #4)"
                 .into(),
         );
     }

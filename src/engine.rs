@@ -147,6 +147,9 @@ pub struct SimSetup {
 pub struct PoolSettings {
     /// `WhenEmptyOrUnderutilized` or `Balanced`: underutilized nodes are consolidated too.
     pub consolidates_underutilized: bool,
+    /// `Balanced`: a move must save at least half as much (relative to the pool's cost) as it
+    /// disrupts (relative to the pool's disruption).
+    pub balanced: bool,
     /// `consolidateAfter` (`None` = Never: never a consolidation or emptiness source).
     pub consolidate_after_ms: Option<u64>,
     pub budgets: Arc<crate::disruption::budgets::Budgets>,

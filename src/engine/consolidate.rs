@@ -69,6 +69,8 @@ pub const MULTI_BUDGET_MS: u64 = 60_000;
 pub const SPOT_TO_SPOT_MIN_TYPES: usize = 15;
 /// How long a fruitless consolidation pass is remembered while nothing changes.
 pub const MEMO_MS: u64 = 300_000;
+/// The Balanced policy's threshold: 1/k with k = 2.
+pub const BALANCED_THRESHOLD: f64 = 0.5;
 
 /// EvictionCost of a pod (`disruption.go`): clamp(1 + priority / 2^25, −10, 10).
 fn eviction_cost(priority: i32) -> f64 {
@@ -393,6 +395,74 @@ impl Engine<'_> {
         Some(Kind::Replace(Box::new(r)))
     }
 
+    /// Balanced per-pool totals (`balanced.go`): the pool's cost (Σ prices of its nodes) and
+    /// disruption (Σ RescheduleDisruptionCost of its nodes).
+    fn balanced_totals(&self, t: usize) -> (f64, f64) {
+        let mut cost = 0.0;
+        let mut disruption = 0.0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.template == Some(t) && n.alive() {
+                cost += n.price;
+                disruption += self.rdc(i);
+            }
+        }
+        (cost, disruption)
+    }
+
+    /// The Balanced score of moving `cands` with `savings`: every Balanced pool in the move must
+    /// score ≥ 0.5 on its share; pools with other policies always pass.
+    fn balanced_approves(&self, cands: &[usize], savings: f64) -> bool {
+        let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+        let mut pools: Vec<usize> = cands
+            .iter()
+            .filter_map(|c| self.nodes[*c].template)
+            .collect();
+        pools.sort_unstable();
+        pools.dedup();
+        pools.into_iter().all(|t| {
+            if !self.setup.pool_settings[t].balanced {
+                return true;
+            }
+            let in_pool: Vec<usize> = cands
+                .iter()
+                .copied()
+                .filter(|c| self.nodes[*c].template == Some(t))
+                .collect();
+            let share = in_pool.iter().map(|c| self.nodes[*c].price).sum::<f64>()
+                / source.max(f64::MIN_POSITIVE);
+            let saved = savings * share;
+            let disruption: f64 = in_pool.iter().map(|c| self.rdc(*c)).sum();
+            let (total_cost, total_disruption) = self.balanced_totals(t);
+            if saved <= 0.0 || total_cost <= 0.0 || total_disruption <= 0.0 || disruption <= 0.0 {
+                return false;
+            }
+            (saved / total_cost) / (disruption / total_disruption) >= BALANCED_THRESHOLD
+        })
+    }
+
+    /// EstimatedSavings of a decision: the candidates' prices minus, for a replacement, the
+    /// cheapest available offering of its cheapest option.
+    fn estimated_savings(&self, cands: &[usize], kind: &Kind) -> f64 {
+        let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+        match kind {
+            Kind::Delete => source,
+            Kind::Replace(r) => {
+                let t = &self.setup.templates[r.template];
+                let cheapest = r
+                    .options
+                    .iter()
+                    .filter_map(|i| {
+                        t.instance_types[*i as usize]
+                            .cheapest(&r.requirements, &self.unavailable)
+                            .map(|o| o.price)
+                    })
+                    .min_by(f64::total_cmp)
+                    .unwrap_or(f64::INFINITY);
+                source - cheapest
+            }
+        }
+    }
+
     /// Multi-node's same-type filter: a replacement option of the same type as a candidate may
     /// cost no more than the cheapest such candidate.
     fn same_type_ok(&self, cands: &[usize], r: &mut PlannedClaim) -> bool {
@@ -464,7 +534,8 @@ impl Engine<'_> {
                     .same_type_ok(&prefix, &mut r)
                     .then_some(Kind::Replace(r)),
                 None => None,
-            };
+            }
+            .filter(|k| self.balanced_approves(&prefix, self.estimated_savings(&prefix, k)));
             match valid {
                 Some(kind) => {
                     best = Some(Command {
@@ -511,7 +582,18 @@ impl Engine<'_> {
                 blocked = true;
                 continue;
             }
+            // Balanced pre-filter: even deleting the node outright must score.
+            let t = self.nodes[i].template.unwrap_or(0);
+            if self.setup.pool_settings[t].balanced {
+                let (tc, td) = self.balanced_totals(t);
+                if tc > 0.0 && td > 0.0 && !self.balanced_approves(&[i], self.nodes[i].price) {
+                    continue;
+                }
+            }
             if let Some(kind) = self.consolidate(&[i], true, &mut cost) {
+                if !self.balanced_approves(&[i], self.estimated_savings(&[i], &kind)) {
+                    continue;
+                }
                 *spent_ms += cost;
                 return (
                     Some(Command {

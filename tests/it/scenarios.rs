@@ -198,3 +198,50 @@ fn quickstart_runs_fast() {
     assert_eq!(s.pods_never_scheduled, 0);
     assert!(started.elapsed().as_secs_f64() < 5.0);
 }
+
+/// Runs one variant of a shipped scenario in memory.
+fn run_variant(file: &str, variant: Option<&str>) -> karpsim::engine::RunSummary {
+    let p = prepare(&crate_path(file)).unwrap_or_else(|e| panic!("{e:?}"));
+    match variant {
+        None => simulate_in_memory(&p, &p.compiled.setup).unwrap().0,
+        Some(v) => {
+            let loaded = p.loaded.variant(v).unwrap();
+            let compiled = karpsim::compile::compile(&loaded, &p.catalog).unwrap();
+            let pv = karpsim::cli::Prepared {
+                loaded,
+                catalog: p.catalog.clone(),
+                compiled,
+            };
+            simulate_in_memory(&pv, &pv.compiled.setup).unwrap().0
+        }
+    }
+}
+
+// The shipped policy comparison tells the story users expect from Karpenter: WhenEmpty never
+// moves pods but leaves under-used nodes running (dearer); WhenEmptyOrUnderutilized consolidates
+// them (cheaper, more evictions); Balanced only takes moves whose savings justify the
+// disruption (fewer evictions than WhenEmptyOrUnderutilized).
+#[test]
+fn consolidation_policies_compare_as_karpenter_users_expect() {
+    let base = run_variant("scenarios/consolidation-policies.yaml", None);
+    let empty = run_variant("scenarios/consolidation-policies.yaml", Some("when-empty"));
+    let balanced = run_variant("scenarios/consolidation-policies.yaml", Some("balanced"));
+    assert!(
+        empty.cost_total > base.cost_total * 1.05,
+        "{} vs {}",
+        empty.cost_total,
+        base.cost_total
+    );
+    assert_eq!(empty.terminated_by_reason["underutilized"], 0);
+    assert_eq!(empty.pods_evicted, 0);
+    assert!(base.terminated_by_reason["underutilized"] > 0);
+    assert!(
+        balanced.pods_evicted < base.pods_evicted,
+        "{} vs {}",
+        balanced.pods_evicted,
+        base.pods_evicted
+    );
+    assert!(
+        balanced.terminated_by_reason["underutilized"] < base.terminated_by_reason["underutilized"]
+    );
+}
