@@ -1695,6 +1695,16 @@ impl<'a> Engine<'a> {
             if !n.alive() || n.deleting.is_some() {
                 return;
             }
+            // A candidate of a started consolidation command that is deleted another way
+            // (e.g. it expires) leaves the command; it is counted as deleting from now on.
+            if n.in_command {
+                n.in_command = false;
+                if let Some(t) = n.template
+                    && was_ready
+                {
+                    self.pool_counts[t].1 -= 1;
+                }
+            }
             n.deleting = Some(Deleting {
                 since_ms: now,
                 reason,

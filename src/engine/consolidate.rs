@@ -761,6 +761,9 @@ impl Engine<'_> {
                 || now >= q.started_ms + QUEUE_TIMEOUT_MS;
             if r.state == NodeState::Ready && r.deleting.is_none() {
                 for c in &q.cands {
+                    if !self.nodes[*c].in_command {
+                        continue; // already deleted another way
+                    }
                     self.mark_in_command(*c, false);
                     *self
                         .summary
@@ -776,7 +779,9 @@ impl Engine<'_> {
                     "reason": "the replacement did not initialize (launch failure or 10 min timeout)",
                 }));
                 for c in &q.cands {
-                    self.mark_in_command(*c, false);
+                    if self.nodes[*c].in_command {
+                        self.mark_in_command(*c, false);
+                    }
                 }
             } else {
                 keep.push(q);
