@@ -2014,11 +2014,9 @@ impl<'a> Engine<'a> {
             } else {
                 "pending_at_end"
             };
-            if p.bound_ms.is_none() {
-                self.summary.pods_never_scheduled += 1;
-                if outcome == "unschedulable" {
-                    self.summary.pods_unschedulable += 1;
-                }
+            // `pods_never_scheduled` is derived from `pods_scheduled` below.
+            if outcome == "unschedulable" {
+                self.summary.pods_unschedulable += 1;
             }
             if let (Some(n), Some(from)) = (p.node, p.bound_ms) {
                 self.rec
