@@ -2,5 +2,6 @@
 
 mod cli;
 mod conformance;
+mod disruption;
 mod engine;
 mod scenarios;
