@@ -718,6 +718,7 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             tolerate_prefer_no_schedule: tolerate_pns,
             pool_settings,
             pdbs,
+            consolidation_precheck: true,
         },
         templates: ptemplates,
         region,

@@ -140,6 +140,9 @@ pub struct SimSetup {
     /// Per template (same order): the NodePool's disruption-related settings.
     pub pool_settings: Vec<PoolSettings>,
     pub pdbs: Vec<PdbSpec>,
+    /// Answer hopeless consolidation candidates without a full scheduling simulation (the
+    /// answer is the same; tests turn it off to prove it).
+    pub consolidation_precheck: bool,
 }
 
 /// The NodePool settings that govern a node's end of life.

@@ -110,6 +110,9 @@ pub struct NodePoolTemplate {
     pub instance_types: Arc<Vec<InstanceType>>,
     /// Indexes of the types compatible with the template (pre-filter).
     pub candidates: Vec<u32>,
+    /// Per resource, the most any candidate offers after DaemonSet overhead: a fresh
+    /// NodeClaim's quick-reject bound while no offering is unavailable.
+    pub candidates_bound: Resources,
     pub daemon_groups: Vec<DaemonGroup>,
     /// Per entry of `instance_types`: its daemon group.
     pub it_group: Vec<u16>,
@@ -234,7 +237,7 @@ pub struct Scheduler<'a> {
     /// Topology groups of unrelaxed pods, by (constraints ptr, namespace).
     groups_cache: FxHashMap<(usize, Sym), Vec<usize>>,
     /// For plain pods: (constraints ptr, requests) → first existing node worth trying.
-    first_fit_hint: FxHashMap<(usize, Resources), usize>,
+    first_fit_hint: FxHashMap<(usize, bool, Resources), usize>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -343,7 +346,11 @@ impl<'a> Scheduler<'a> {
             first_fit_hint: FxHashMap::default(),
             groups_cache: FxHashMap::default(),
             reject_memo: FxHashMap::default(),
-            template_bound: vec![None; input.templates.len()],
+            template_bound: input
+                .templates
+                .iter()
+                .map(|t| input.unavailable.is_empty().then_some(t.candidates_bound))
+                .collect(),
         }
     }
 
@@ -494,13 +501,15 @@ impl<'a> Scheduler<'a> {
             return None;
         }
         let plain = self.topology_free(pod, data);
-        let hint_key = (Arc::as_ptr(&pod.constraints) as usize, pod.requests);
+        // A moving pod skips cooling nodes that a pending pod of the same shape may use, so
+        // the two keep separate first-fit hints.
+        let moving = self.input.moving.is_some_and(|m| m.contains(&pod.id));
+        let hint_key = (Arc::as_ptr(&pod.constraints) as usize, moving, pod.requests);
         let start = if plain {
             self.first_fit_hint.get(&hint_key).copied().unwrap_or(0)
         } else {
             0
         };
-        let moving = self.input.moving.is_some_and(|m| m.contains(&pod.id));
         for i in start..self.existing.len() {
             let n = &self.existing[i];
             if moving && n.cooling {
@@ -789,6 +798,8 @@ impl<'a> Scheduler<'a> {
         let reqs = merged.as_ref().unwrap_or(&claim.requirements);
         let total = claim.requests.add(&pod.requests);
         let mut survivors = Vec::with_capacity(claim.options.len());
+        // The survivors' bound, for the quick reject of the next pod.
+        let mut bound = Resources([i64::MIN; crate::resources::NUM_RESOURCES]);
         let (mut any_compat, mut any_fit, mut any_offer) = (false, false, false);
         for &i in &claim.options {
             let g = &t.daemon_groups[t.it_group[i as usize] as usize];
@@ -815,6 +826,7 @@ impl<'a> Scheduler<'a> {
             any_offer |= offer;
             if compat && fits && offer {
                 survivors.push(i);
+                bound = bound.max(&it.allocatable.sub(&g.overhead));
             }
         }
         let mut relaxed: Option<Requirements> = None;
@@ -842,28 +854,24 @@ impl<'a> Scheduler<'a> {
         Ok(ClaimUpdate {
             requirements: relaxed.or(merged),
             options: survivors,
+            bound,
         })
     }
 
     fn commit(&mut self, ci: usize, pod: &PodInfo, c: &PodConstraints, upd: ClaimUpdate) {
         let was_new = self.claims[ci].count == 0;
-        let options_changed = self.claims[ci].options.len() != upd.options.len();
         {
             let claim = &mut self.claims[ci];
             claim.pods.push(pod.id);
             if claim.options.len() != upd.options.len() {
                 claim.options = upd.options;
-                // bound recomputed below
             }
+            claim.bound = upd.bound;
             claim.requests.add_assign(&pod.requests);
             if let Some(r) = upd.requirements {
                 claim.requirements = r;
             }
             claim.host_ports.extend(c.host_ports.iter().copied());
-        }
-        if was_new || options_changed {
-            let b = self.bound_of(&self.claims[ci]);
-            self.claims[ci].bound = b;
         }
         if !self.topology.is_empty() {
             let t = &self.input.templates[self.claims[ci].template];
@@ -972,6 +980,8 @@ enum Placement {
 struct ClaimUpdate {
     requirements: Option<Requirements>,
     options: Vec<u32>,
+    /// Per resource, the most any of `options` offers after DaemonSet overhead.
+    bound: Resources,
 }
 
 /// `SatisfiesMinValues`: for each requirement with minValues, the options must span that many
@@ -1150,6 +1160,13 @@ pub fn build_template(
         };
         it_group[i as usize] = gi as u16;
     }
+    let daemon_groups: Vec<DaemonGroup> = groups.into_iter().map(|(_, g)| g).collect();
+    let mut candidates_bound = Resources([i64::MIN; crate::resources::NUM_RESOURCES]);
+    for &i in &candidates {
+        let g = &daemon_groups[it_group[i as usize] as usize];
+        candidates_bound =
+            candidates_bound.max(&instance_types[i as usize].allocatable.sub(&g.overhead));
+    }
     Ok(NodePoolTemplate {
         name,
         weight: np.weight,
@@ -1159,7 +1176,8 @@ pub fn build_template(
         startup_taints: np.startup_taints.clone(),
         instance_types,
         candidates,
-        daemon_groups: groups.into_iter().map(|(_, g)| g).collect(),
+        candidates_bound,
+        daemon_groups,
         it_group,
         limits: np.limits.clone(),
     })

@@ -284,9 +284,13 @@ impl Engine<'_> {
                 {
                     continue;
                 }
-                if self.cooling(*i) || n.state != NodeState::Ready {
-                    // The simulation would refuse this node (destination rule) or reject the
-                    // result (a moved pod on an uninitialized node): not a simple case.
+                if self.cooling(*i) {
+                    // The destination rule: the simulation never moves a pod here.
+                    continue;
+                }
+                if n.state != NodeState::Ready {
+                    // The simulation would reject the result (a moved pod on an
+                    // uninitialized node): not a simple case.
                     return false;
                 }
                 free[k].sub_assign(&p.requests);
@@ -300,6 +304,20 @@ impl Engine<'_> {
         }
         if !any_left {
             return false; // a DELETE may well work
+        }
+        // All-Spot candidates whose leftovers need a new NodeClaim that may be Spot can only
+        // be replaced Spot-to-Spot: without the feature gate the answer is no.
+        if !self.setup.settings.spot_to_spot
+            && cands
+                .iter()
+                .all(|c| self.nodes[*c].capacity_type == labels::SPOT)
+            && self
+                .setup
+                .templates
+                .iter()
+                .all(|t| t.requirements.allows(labels::CAPACITY_TYPE, labels::SPOT))
+        {
+            return true;
         }
         // The leftovers need one new NodeClaim cheaper than the candidates: some allowed type
         // must hold them for less than the candidates cost.
@@ -316,7 +334,7 @@ impl Engine<'_> {
 
     /// The consolidation decision for `cands` (`computeConsolidation`).
     fn consolidate(&mut self, cands: &[usize], single: bool, cost_ms: &mut u64) -> Option<Kind> {
-        if self.hopeless(cands) {
+        if self.setup.consolidation_precheck && self.hopeless(cands) {
             *cost_ms += 5 + cands
                 .iter()
                 .map(|c| self.nodes[*c].pods.len() as u64)

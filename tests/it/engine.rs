@@ -635,3 +635,46 @@ fn when_empty_leaves_underused_nodes_alone() {
     );
     assert_eq!(s.terminated_by_reason["underutilized"], 0);
 }
+
+/// Runs `path` with the consolidation pre-check on and off and returns both outcomes.
+fn run_with_and_without_precheck(path: &Path) -> [(RunSummary, MemoryRecorder); 2] {
+    let p = prepare(path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
+    let mut off = p.compiled.setup.clone();
+    off.consolidation_precheck = false;
+    [
+        simulate_in_memory(&p, &p.compiled.setup).unwrap(),
+        simulate_in_memory(&p, &off).unwrap(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, .. ProptestConfig::default() })]
+
+    /// The pre-check that answers hopeless consolidation candidates without a scheduling
+    /// simulation is a shortcut, never a different decision: with and without it, every
+    /// decision, node and pod record is identical (Spot and on-demand, gate on and off).
+    #[test]
+    fn consolidation_precheck_never_changes_a_decision(
+        seed in 0u64..1000,
+        spot_to_spot in any::<bool>(),
+        rows in proptest::collection::vec(row_strategy(), 1..120),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let pools = nodepool(
+            "general",
+            "        - {key: karpenter.sh/capacity-type, operator: In, values: [spot, on-demand]}\n        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}\n        - {key: karpenter.k8s.aws/instance-cpu, operator: Lt, values: [\"17\"]}",
+        );
+        let extra = if spot_to_spot {
+            "karpenter: {feature_gates: {SpotToSpotConsolidation: true}}\n"
+        } else {
+            ""
+        };
+        let path = write_scenario(dir.path(), seed, &pools, &rows, extra);
+        let [(s1, r1), (s2, r2)] = run_with_and_without_precheck(&path);
+        prop_assert_eq!(&r1.decisions, &r2.decisions);
+        prop_assert_eq!(&r1.nodes, &r2.nodes);
+        prop_assert_eq!(&r1.pods, &r2.pods);
+        prop_assert_eq!(&r1.bindings, &r2.bindings);
+        prop_assert_eq!(s1.nodes_launched, s2.nodes_launched);
+    }
+}
