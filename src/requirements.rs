@@ -520,6 +520,19 @@ impl Requirements {
         self.intersects(incoming)
     }
 
+    /// The entries of `self` that `old` lacks or defines differently. `Intersects` is checked
+    /// key by key, so a set known to intersect `old` intersects `self` exactly when it
+    /// intersects this delta.
+    pub fn changed_from(&self, old: &Requirements) -> Requirements {
+        Requirements(
+            self.0
+                .iter()
+                .filter(|q| old.get(q.key) != Some(*q))
+                .cloned()
+                .collect(),
+        )
+    }
+
     /// Intersection of both (a new set).
     pub fn merged(&self, other: &Requirements) -> Requirements {
         let mut r = self.clone();
@@ -632,5 +645,51 @@ mod tests {
         r.add(req("k", Op::In, &["a", "b"]));
         r.add(req("k", Op::NotIn, &["a"]));
         assert_eq!(r.get(s("k")).and_then(|q| q.single_value()), Some(s("b")));
+    }
+
+    fn arb_requirement() -> impl proptest::strategy::Strategy<Value = Requirement> {
+        use proptest::prelude::*;
+        let ops = prop_oneof![
+            Just(Op::In),
+            Just(Op::NotIn),
+            Just(Op::Exists),
+            Just(Op::DoesNotExist),
+            Just(Op::Gt),
+            Just(Op::Lt),
+        ];
+        (0usize..3, ops, proptest::collection::vec(0u8..5, 1..3)).prop_map(|(k, op, vals)| {
+            let vals: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+            let vals: Vec<&str> = match op {
+                Op::Exists | Op::DoesNotExist => Vec::new(),
+                Op::Gt | Op::Lt => vec![vals[0].as_str()],
+                _ => vals.iter().map(String::as_str).collect(),
+            };
+            req(["k0", "k1", "k2"][k], op, &vals)
+        })
+    }
+
+    fn arb_requirements() -> impl proptest::strategy::Strategy<Value = Requirements> {
+        use proptest::strategy::Strategy;
+        proptest::collection::vec(arb_requirement(), 0..4).prop_map(Requirements::from_list)
+    }
+
+    proptest::proptest! {
+        /// The scheduler narrows a NodeClaim's options by checking only what a pod changed:
+        /// for a set that intersects `old`, intersecting `old ∩ pod` and intersecting the
+        /// delta must agree.
+        #[test]
+        fn intersecting_the_delta_equals_intersecting_the_whole(
+            old in arb_requirements(),
+            pod in arb_requirements(),
+            it in arb_requirements(),
+        ) {
+            proptest::prop_assume!(it.intersects(&old).is_ok());
+            let merged = old.merged(&pod);
+            let delta = merged.changed_from(&old);
+            proptest::prop_assert_eq!(
+                it.intersects(&merged).is_ok(),
+                it.intersects(&delta).is_ok()
+            );
+        }
     }
 }

@@ -797,6 +797,14 @@ impl<'a> Scheduler<'a> {
         let reqs_changed = merged.as_ref().is_some_and(|m| *m != claim.requirements);
         let reqs = merged.as_ref().unwrap_or(&claim.requirements);
         let total = claim.requests.add(&pod.requests);
+        // Every option already intersects the claim's requirements and has an offering they
+        // allow, so only the entries the pod changed need checking.
+        let delta = if reqs_changed {
+            reqs.changed_from(&claim.requirements)
+        } else {
+            Requirements::new()
+        };
+        let offers_changed = delta.has(labels::ZONE) || delta.has(labels::CAPACITY_TYPE);
         let mut survivors = Vec::with_capacity(claim.options.len());
         // The survivors' bound, for the quick reject of the next pod.
         let mut bound = Resources([i64::MIN; crate::resources::NUM_RESOURCES]);
@@ -814,9 +822,9 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             let it = &t.instance_types[i as usize];
-            let compat = !reqs_changed || it.requirements.intersects(reqs).is_ok();
+            let compat = delta.is_empty() || it.requirements.intersects(&delta).is_ok();
             let fits = total.fits_with(&g.overhead, &it.allocatable);
-            let offer = !reqs_changed
+            let offer = !offers_changed
                 || it
                     .offerings
                     .iter()
