@@ -10,20 +10,7 @@ use karpsim::cli::{prepare, simulate_in_memory};
 use karpsim::engine::{MemoryRecorder, RunSummary};
 use serde_json::Value;
 
-const NODECLASS: &str = "apiVersion: karpenter.k8s.aws/v1
-kind: EC2NodeClass
-metadata:
-  name: default
-spec:
-  amiFamily: AL2023
-  role: KarpenterNodeRole-test
-  subnetSelectorTerms:
-    - tags: {karpenter.sh/discovery: test}
-  securityGroupSelectorTerms:
-    - tags: {karpenter.sh/discovery: test}
-  amiSelectorTerms:
-    - alias: al2023@latest
-";
+use crate::NODECLASS;
 
 /// Trace header used by every test: a subset of the contract's columns, in its order.
 const H: &str = "arrival,duration,namespace,cpu,memory,labels,node_selector,do_not_disrupt\n";
@@ -480,19 +467,24 @@ fn mn3_wont_merge_two_nodes_into_one_of_the_same_type() {
     assert!(node(&rec, &n0).terminated_ms.is_none());
 }
 
-const PDB_BLOCKING: &str = "apiVersion: policy/v1
+/// A PodDisruptionBudget in `namespace` that allows no disruption of `app=test` pods.
+fn blocking_pdb(namespace: &str) -> String {
+    format!(
+        "apiVersion: policy/v1
 kind: PodDisruptionBudget
-metadata: {name: pdb, namespace: default}
+metadata: {{name: pdb, namespace: {namespace}}}
 spec:
   maxUnavailable: 0
-  selector: {matchLabels: {app: test}}
-";
+  selector: {{matchLabels: {{app: test}}}}
+"
+    )
+}
 
 // karpenter: pkg/controllers/disruption/consolidation_test.go "can delete nodes, considers PDB"
 #[test]
 fn sc5_can_delete_nodes_considers_pdb() {
     let rows = two_nodes_with(("", "", ""), ("app=test", "", ""));
-    let (s, rec) = run_two_nodes(&rows, Some(PDB_BLOCKING), "");
+    let (s, rec) = run_two_nodes(&rows, Some(&blocking_pdb("default")), "");
     let (n0, n1) = assert_two_nodes_setup(&rec);
     // node1's pod is PDB-blocked, so node1 is no candidate: node0 goes, its pods move to node1.
     assert_eq!(
@@ -541,7 +533,7 @@ fn sc9_blocking_pdb_blocks_consolidation_even_with_tgp() {
     let rows = two_nodes_with(("app=test", "", ""), ("app=test", "", ""));
     let (s, rec) = run_two_nodes(
         &rows,
-        Some(PDB_BLOCKING),
+        Some(&blocking_pdb("default")),
         "      terminationGracePeriod: 300s\n",
     );
     assert_two_nodes_setup(&rec);
@@ -663,18 +655,10 @@ fn sc1_can_replace_node_on_demand() {
     assert_eq!(pod(&rec, 1).evictions, 1);
 }
 
-const PDB_OTHER_NS: &str = "apiVersion: policy/v1
-kind: PodDisruptionBudget
-metadata: {name: pdb, namespace: other}
-spec:
-  maxUnavailable: 0
-  selector: {matchLabels: {app: test}}
-";
-
 // karpenter: pkg/controllers/disruption/consolidation_test.go "can replace nodes, considers PDB"
 #[test]
 fn sc23_blocking_pdb_prevents_replace() {
-    let (s, rec) = replace_scenario("on-demand", "", Some(PDB_BLOCKING), "");
+    let (s, rec) = replace_scenario("on-demand", "", Some(&blocking_pdb("default")), "");
     assert_eq!(s.nodes_launched, 1);
     assert!(commands(&rec).is_empty());
     assert!(rec.nodes[0].terminated_ms.is_none());
@@ -683,7 +667,7 @@ fn sc23_blocking_pdb_prevents_replace() {
 // karpenter: pkg/controllers/disruption/consolidation_test.go "can replace nodes, PDB namespace must match"
 #[test]
 fn sc25_pdb_in_another_namespace_does_not_apply() {
-    let (s, rec) = replace_scenario("on-demand", "", Some(PDB_OTHER_NS), "");
+    let (s, rec) = replace_scenario("on-demand", "", Some(&blocking_pdb("other")), "");
     assert_eq!(s.nodes_launched, 2);
     assert_eq!(reason(&rec, 0), Some("underutilized"));
 }
