@@ -746,17 +746,20 @@ impl Engine<'_> {
                     })
                     .min_by(f64::total_cmp)
                     .unwrap_or(0.0);
-                self.rec.decision(&serde_json::json!({
-                    "time": secs(self.now), "kind": "disruption", "method": cmd.method.as_str(), "reason": "Underutilized",
-                    "decision": "replace", "nodes": names, "replacement_options": r.options.len(),
-                    "cheapest_replacement_options": opts, "source_price_per_hour": source,
-                    "estimated_savings_per_hour": source - cheapest,
-                }));
+                let n_options = r.options.len();
+                let opts: Vec<String> = opts.into_iter().map(str::to_string).collect();
                 for c in &cmd.cands {
                     self.mark_in_command(*c, true);
                 }
                 let before = self.nodes.len();
-                self.create_claim(*r);
+                let replacement = self.create_claim(*r);
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption", "method": cmd.method.as_str(), "reason": "Underutilized",
+                    "decision": "replace", "nodes": names, "replacement_nodeclaim": replacement,
+                    "replacement_options": n_options,
+                    "cheapest_replacement_options": opts, "source_price_per_hour": source,
+                    "estimated_savings_per_hour": source - cheapest,
+                }));
                 self.queue.push(super::consolidate::Queued {
                     replacement: before,
                     cands: cmd.cands,

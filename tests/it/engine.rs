@@ -665,3 +665,65 @@ proptest! {
         prop_assert_eq!(s1.nodes_launched, s2.nodes_launched);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, .. ProptestConfig::default() })]
+
+    /// Issue #3 properties over random traces on an on-demand pool that consolidates
+    /// (WhenEmptyOrUnderutilized, consolidateAfter 0s): every replacement launched by
+    /// consolidation costs strictly less than the nodes it replaces, and no pod carrying
+    /// `karpenter.sh/do-not-disrupt` is ever evicted (nothing expires in a 2 h run).
+    // karpenter: pkg/controllers/disruption/consolidation_test.go "can replace nodes if another nodePool returns no instance types" (cheaper replacement)
+    // karpenter: pkg/controllers/disruption/suite_test.go "should not consider candidates that have do-not-disrupt pods scheduled"
+    #[test]
+    fn replacements_are_cheaper_and_do_not_disrupt_pods_stay(
+        seed in 0u64..1000,
+        rows in proptest::collection::vec((row_strategy(), any::<bool>()), 1..120),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let pools = nodepool(
+            "general",
+            "        - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}\n        - {key: karpenter.k8s.aws/instance-family, operator: In, values: [m5, c5, r5]}",
+        );
+        std::fs::write(dir.path().join("np.yaml"), format!("{NODECLASS}---\n{pools}")).unwrap();
+        let mut sorted = rows.clone();
+        sorted.sort_by_key(|r| r.0.0);
+        let mut csv = String::from("arrival,duration,cpu,memory,do_not_disrupt\n");
+        for ((a, d, c, m), dnd) in &sorted {
+            let d = d.map(|d| d.to_string()).unwrap_or_default();
+            csv.push_str(&format!("{a},{d},{c}m,{m}Mi,{dnd}\n"));
+        }
+        std::fs::write(dir.path().join("trace.csv"), csv).unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            format!("name: prop\nseed: {seed}\nduration: 2h\nnodepools: np.yaml\nworkload: {{pods: trace.csv}}\n"),
+        )
+        .unwrap();
+        let (_, rec) = run(&path);
+        let launches: BTreeMap<&str, f64> = rec
+            .decisions
+            .iter()
+            .filter(|d| d["kind"] == "launch")
+            .map(|d| {
+                (
+                    d["nodeclaim"].as_str().unwrap(),
+                    d["chosen"]["price_per_hour"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        for d in rec.decisions.iter().filter(|d| d["decision"] == "replace") {
+            let source = d["source_price_per_hour"].as_f64().unwrap();
+            let name = d["replacement_nodeclaim"].as_str().unwrap();
+            if let Some(price) = launches.get(name) {
+                prop_assert!(*price < source, "{name} at {price} replaces {source}: {d}");
+            }
+        }
+        // Pod ids are row indexes of the sorted trace.
+        for p in &rec.pods {
+            if sorted[p.id as usize].1 {
+                prop_assert_eq!(p.evictions, 0, "do-not-disrupt pod {} was evicted", p.id);
+            }
+        }
+    }
+}
