@@ -868,7 +868,7 @@ pub fn apply_object_edits(
     let mut pools = nodepools.to_vec();
     let mut classes = nodeclasses.to_vec();
     edit_objects(&mut pools, nodepool_edits, origin, "", &mut errors, None);
-    edit_objects_nc(&mut classes, nodeclass_edits, origin, "", &mut errors, None);
+    edit_objects(&mut classes, nodeclass_edits, origin, "", &mut errors, None);
     ConfigErrors::result(errors, (pools, classes))
 }
 
@@ -913,41 +913,44 @@ fn relocate(
     }
 }
 
-fn edit_objects(
-    pools: &mut [NodePool],
-    edits: &[ObjectEdit],
-    origin: &Path,
-    base_path: &str,
-    errors: &mut Vec<ConfigError>,
-    pos: Option<&PosIndex>,
-) {
-    for (i, edit) in edits.iter().enumerate() {
-        let ep = if base_path.is_empty() {
-            String::new()
-        } else {
-            join_index(base_path, i)
-        };
-        let names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
-        let Some(target) = pools.iter_mut().find(|p| p.name == edit.name) else {
-            push_unknown(errors, origin, &ep, edit, "NodePool", &names, pos);
-            continue;
-        };
-        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else {
-            continue;
-        };
-        let mut errs = Vec::new();
-        match reparse_nodepool(&raw, origin, &mut errs) {
-            Some(p) if errs.is_empty() => *target = p,
-            _ => errors.extend(
-                errs.into_iter()
-                    .map(|e| relocate(e, origin, &ep, edit, "NodePool", pos)),
-            ),
-        }
+/// A manifest object that scenario edits (`variants`, `changes`) may patch by name.
+trait Editable: Sized {
+    const KIND: &'static str;
+    fn name(&self) -> &str;
+    fn raw(&self) -> &Value;
+    /// Re-validates the patched document, as the manifest loader would.
+    fn reparse(raw: &Value, origin: &Path, errors: &mut Vec<ConfigError>) -> Option<Self>;
+}
+
+impl Editable for NodePool {
+    const KIND: &'static str = "NodePool";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn raw(&self) -> &Value {
+        &self.raw
+    }
+    fn reparse(raw: &Value, origin: &Path, errors: &mut Vec<ConfigError>) -> Option<Self> {
+        reparse_nodepool(raw, origin, errors)
     }
 }
 
-fn edit_objects_nc(
-    classes: &mut [EC2NodeClass],
+impl Editable for EC2NodeClass {
+    const KIND: &'static str = "EC2NodeClass";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn raw(&self) -> &Value {
+        &self.raw
+    }
+    fn reparse(raw: &Value, origin: &Path, errors: &mut Vec<ConfigError>) -> Option<Self> {
+        reparse_nodeclass(raw, origin, errors)
+    }
+}
+
+/// Applies `edits` to the objects they name; every error names the edit's place.
+fn edit_objects<T: Editable>(
+    objects: &mut [T],
     edits: &[ObjectEdit],
     origin: &Path,
     base_path: &str,
@@ -960,20 +963,20 @@ fn edit_objects_nc(
         } else {
             join_index(base_path, i)
         };
-        let names: Vec<String> = classes.iter().map(|p| p.name.clone()).collect();
-        let Some(target) = classes.iter_mut().find(|p| p.name == edit.name) else {
-            push_unknown(errors, origin, &ep, edit, "EC2NodeClass", &names, pos);
+        let Some(target) = objects.iter_mut().find(|o| o.name() == edit.name) else {
+            let names: Vec<String> = objects.iter().map(|o| o.name().to_string()).collect();
+            push_unknown(errors, origin, &ep, edit, T::KIND, &names, pos);
             continue;
         };
-        let Some(raw) = apply_all(&target.raw, edit, origin, &ep, errors, pos) else {
+        let Some(raw) = apply_all(target.raw(), edit, origin, &ep, errors, pos) else {
             continue;
         };
         let mut errs = Vec::new();
-        match reparse_nodeclass(&raw, origin, &mut errs) {
-            Some(c) if errs.is_empty() => *target = c,
+        match T::reparse(&raw, origin, &mut errs) {
+            Some(o) if errs.is_empty() => *target = o,
             _ => errors.extend(
                 errs.into_iter()
-                    .map(|e| relocate(e, origin, &ep, edit, "EC2NodeClass", pos)),
+                    .map(|e| relocate(e, origin, &ep, edit, T::KIND, pos)),
             ),
         }
     }
@@ -1303,7 +1306,7 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
         let ch = &scenario.changes[i];
         let cp = join_index("changes", i);
         if manifests_ok {
-            edit_objects_nc(
+            edit_objects(
                 &mut state_c,
                 &ch.nodeclasses,
                 path,
@@ -1326,7 +1329,7 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
         let mut p = nodepools.clone();
         let mut c = nodeclasses.clone();
         if manifests_ok {
-            edit_objects_nc(
+            edit_objects(
                 &mut c,
                 &v.nodeclasses,
                 path,
