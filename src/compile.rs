@@ -7,6 +7,7 @@
 
 use crate::catalog::{self, Catalog, InstanceTypeInfo, KubeletSettings};
 use crate::config::{self, LoadedScenario};
+use crate::disruption::drift::DriftKey;
 use crate::engine::{Arrival, ExistingSpec, Latency, Scoring, Settings, SimSetup};
 use crate::labels::{self, Sym};
 use crate::model::{
@@ -448,12 +449,6 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     }
     // Features the scenario format accepts but this version does not simulate yet: an
     // error that says so, never a silent no-op.
-    if !sc.changes.is_empty() {
-        errors.push(CompileError {
-            field: "changes".into(),
-            message: "mid-run NodePool/EC2NodeClass edits (drift) are not built yet (planned in issue #3); remove `changes` to run".into(),
-        });
-    }
     if sc.workload.generate.is_some() {
         errors.push(CompileError {
             field: "workload.generate".into(),
@@ -466,19 +461,6 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             message: "Spot interruption models are not built yet (planned in issue #4); use `model: none`".into(),
         });
     }
-    // NodeClasses → instance types.
-    let mut class_types: BTreeMap<String, Arc<Vec<InstanceType>>> = BTreeMap::new();
-    for nc in &ls.nodeclasses {
-        let shape = nodeclass_shape(nc);
-        let its = instance_types(cat, &region, &zones, &shape);
-        if its.is_empty() {
-            notes.push(format!(
-                "EC2NodeClass {}: no instance type has an on-demand price in {region}",
-                nc.name
-            ));
-        }
-        class_types.insert(nc.name.clone(), Arc::new(its));
-    }
     // DaemonSets.
     let daemonsets: Vec<DaemonSetPod> = ls
         .daemonsets
@@ -489,77 +471,74 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             requests: pod_requests(&d.spec.effective_requests()),
         })
         .collect();
-    // NodePools → templates.
-    let mut templates: Vec<NodePoolTemplate> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut tolerate_pns = false;
-    for np in &ls.nodepools {
-        let t = &np.spec.template;
-        let Some(its) = class_types.get(&t.spec.node_class_ref.name) else {
-            skipped.push((
-                np.name.clone(),
-                format!(
-                    "EC2NodeClass `{}` not found: the NodePool is not Ready",
-                    t.spec.node_class_ref.name
-                ),
-            ));
-            continue;
-        };
-        if np.spec.replicas.is_some() {
-            skipped.push((
-                np.name.clone(),
-                "static NodePools (spec.replicas) are not provisioned by the batch scheduler"
-                    .into(),
-            ));
-            continue;
+    let env = PoolEnv {
+        cat,
+        region: &region,
+        zones: &zones,
+        daemonsets: &daemonsets,
+        start: sc.start,
+    };
+    let base = compile_pools(&ls.nodepools, &ls.nodeclasses, &env, &mut notes);
+    // `changes`: the NodePools and classes from each change on. Karpenter's NodePool order
+    // (weight) and the set of usable NodePools must stay as they were.
+    let mut changes = Vec::new();
+    match ls.change_states() {
+        Err(e) => {
+            for err in e.0 {
+                errors.push(CompileError {
+                    field: format!("changes: {}", err.field),
+                    message: err.message,
+                });
+            }
         }
-        let lite = NodePoolSpecLite {
-            name: np.name.clone(),
-            weight: np.spec.weight.unwrap_or(0),
-            requirements: requirements(&t.spec.requirements),
-            labels: t.labels.iter().map(|(k, v)| (sym(k), sym(v))).collect(),
-            taints: taints(&t.spec.taints),
-            startup_taints: taints(&t.spec.startup_taints),
-            limits: limits(&np.spec.limits),
-            node_class: Some(t.spec.node_class_ref.name.clone()),
-        };
-        if lite
-            .taints
-            .iter()
-            .any(|x| x.effect == Effect::PreferNoSchedule)
-        {
-            tolerate_pns = true;
-        }
-        match build_template(&lite, its.clone(), &daemonsets, false) {
-            Ok(tpl) => templates.push(tpl),
-            Err(why) => skipped.push((np.name.clone(), why)),
+        Ok(states) => {
+            for st in &states {
+                let mut ignored = Vec::new();
+                let v = compile_pools(&st.nodepools, &st.nodeclasses, &env, &mut ignored);
+                let names = |p: &CompiledPools| -> Vec<Sym> {
+                    p.templates.iter().map(|t| t.name).collect()
+                };
+                if names(&v) != names(&base) {
+                    errors.push(CompileError {
+                        field: format!("changes (at {} s)", st.at_ms / 1000),
+                        message: format!(
+                            "this change turns the usable NodePools, in Karpenter's weight order, \
+                             from [{}] into [{}]; changes that add, remove or reorder NodePools \
+                             mid-run are not built yet: edit one NodePool's template, \
+                             requirements, disruption settings or its EC2NodeClass instead",
+                            names(&base)
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            names(&v)
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                    });
+                    continue;
+                }
+                changes.push(crate::engine::PoolView {
+                    at_ms: st.at_ms,
+                    templates: v.templates,
+                    domain_groups: v.domain_groups,
+                    pool_settings: v.pool_settings,
+                    drift: v.drift,
+                    tolerate_prefer_no_schedule: v.tolerate_pns,
+                });
+            }
         }
     }
-    sort_templates(&mut templates);
-    let domain_groups = build_domain_groups(&templates);
-    // End-of-life settings of each template's NodePool, in template order.
-    let pool_settings: Vec<crate::engine::PoolSettings> = templates
-        .iter()
-        .map(|t| {
-            let np = ls.nodepools.iter().find(|n| n.name == t.name.as_str());
-            crate::engine::PoolSettings {
-                consolidates_underutilized: np.is_some_and(|n| {
-                    n.spec.disruption.consolidation_policy != config::ConsolidationPolicy::WhenEmpty
-                }),
-                balanced: np.is_some_and(|n| {
-                    n.spec.disruption.consolidation_policy == config::ConsolidationPolicy::Balanced
-                }),
-                consolidate_after_ms: np.and_then(|n| n.spec.disruption.consolidate_after.ms()),
-                budgets: Arc::new(match np {
-                    Some(n) => crate::disruption::budgets::Budgets::for_pool(n, sc.start),
-                    None => crate::disruption::budgets::Budgets::new(&[], sc.start),
-                }),
-                expire_after_ms: np.and_then(|n| n.spec.template.spec.expire_after.ms()),
-                termination_grace_ms: np
-                    .and_then(|n| n.spec.template.spec.termination_grace_period_ms),
-            }
-        })
-        .collect();
+    let CompiledPools {
+        templates,
+        skipped,
+        domain_groups,
+        pool_settings,
+        drift,
+        tolerate_pns,
+    } = base;
     let pdbs: Vec<crate::engine::PdbSpec> = ls
         .pdbs
         .iter()
@@ -698,9 +677,9 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
     }
     if !ls.nodepools.is_empty() {
         notes.push(
-            "disruption: Emptiness, multi- and single-node consolidation (WhenEmptyOrUnderutilized \
-             and Balanced), budgets, expiration and termination are simulated; drift and Spot \
-             interruptions are not built yet (issues #3, #4)"
+            "disruption: Emptiness, drift, multi- and single-node consolidation \
+             (WhenEmptyOrUnderutilized and Balanced), budgets, expiration and termination are \
+             simulated; Spot interruptions are not built yet (issue #4)"
                 .into(),
         );
     }
@@ -715,7 +694,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             daemonsets,
             existing,
             settings,
-            tolerate_prefer_no_schedule: tolerate_pns,
+            tolerate_prefer_no_schedule: tolerate_pns
+                || changes.iter().any(|c| c.tolerate_prefer_no_schedule),
+            drift,
+            changes,
             pool_settings,
             pdbs,
             consolidation_precheck: true,
@@ -725,6 +707,136 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         zones,
         notes,
     })
+}
+
+/// What lowering NodePools needs besides the objects.
+struct PoolEnv<'a> {
+    cat: &'a Catalog,
+    region: &'a str,
+    zones: &'a [String],
+    daemonsets: &'a [DaemonSetPod],
+    start: chrono::DateTime<chrono::Utc>,
+}
+
+/// NodePools and EC2NodeClasses lowered: templates in Karpenter's order and, per template, its
+/// settings and drift key.
+struct CompiledPools {
+    templates: Vec<NodePoolTemplate>,
+    skipped: Vec<(String, String)>,
+    domain_groups: FxHashMap<Sym, crate::scheduler::topology::DomainGroup>,
+    pool_settings: Vec<crate::engine::PoolSettings>,
+    drift: Vec<DriftKey>,
+    tolerate_pns: bool,
+}
+
+fn compile_pools(
+    nodepools: &[config::NodePool],
+    nodeclasses: &[config::EC2NodeClass],
+    env: &PoolEnv,
+    notes: &mut Vec<String>,
+) -> CompiledPools {
+    // NodeClasses → instance types.
+    let mut class_types: BTreeMap<String, Arc<Vec<InstanceType>>> = BTreeMap::new();
+    for nc in nodeclasses {
+        let shape = nodeclass_shape(nc);
+        let its = instance_types(env.cat, env.region, env.zones, &shape);
+        if its.is_empty() {
+            notes.push(format!(
+                "EC2NodeClass {}: no instance type has an on-demand price in {}",
+                nc.name, env.region
+            ));
+        }
+        class_types.insert(nc.name.clone(), Arc::new(its));
+    }
+    let mut templates: Vec<NodePoolTemplate> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut tolerate_pns = false;
+    for np in nodepools {
+        let t = &np.spec.template;
+        let Some(its) = class_types.get(&t.spec.node_class_ref.name) else {
+            skipped.push((
+                np.name.clone(),
+                format!(
+                    "EC2NodeClass `{}` not found: the NodePool is not Ready",
+                    t.spec.node_class_ref.name
+                ),
+            ));
+            continue;
+        };
+        if np.spec.replicas.is_some() {
+            skipped.push((
+                np.name.clone(),
+                "static NodePools (spec.replicas) are not provisioned by the batch scheduler"
+                    .into(),
+            ));
+            continue;
+        }
+        let lite = NodePoolSpecLite {
+            name: np.name.clone(),
+            weight: np.spec.weight.unwrap_or(0),
+            requirements: requirements(&t.spec.requirements),
+            labels: t.labels.iter().map(|(k, v)| (sym(k), sym(v))).collect(),
+            taints: taints(&t.spec.taints),
+            startup_taints: taints(&t.spec.startup_taints),
+            limits: limits(&np.spec.limits),
+            node_class: Some(t.spec.node_class_ref.name.clone()),
+        };
+        if lite
+            .taints
+            .iter()
+            .any(|x| x.effect == Effect::PreferNoSchedule)
+        {
+            tolerate_pns = true;
+        }
+        match build_template(&lite, its.clone(), env.daemonsets, false) {
+            Ok(tpl) => templates.push(tpl),
+            Err(why) => skipped.push((np.name.clone(), why)),
+        }
+    }
+    sort_templates(&mut templates);
+    let domain_groups = build_domain_groups(&templates);
+    let pool_of = |name: Sym| nodepools.iter().find(|n| n.name == name.as_str());
+    // End-of-life settings of each template's NodePool, in template order.
+    let pool_settings: Vec<crate::engine::PoolSettings> = templates
+        .iter()
+        .map(|t| {
+            let np = pool_of(t.name);
+            crate::engine::PoolSettings {
+                consolidates_underutilized: np.is_some_and(|n| {
+                    n.spec.disruption.consolidation_policy != config::ConsolidationPolicy::WhenEmpty
+                }),
+                balanced: np.is_some_and(|n| {
+                    n.spec.disruption.consolidation_policy == config::ConsolidationPolicy::Balanced
+                }),
+                consolidate_after_ms: np.and_then(|n| n.spec.disruption.consolidate_after.ms()),
+                budgets: Arc::new(match np {
+                    Some(n) => crate::disruption::budgets::Budgets::for_pool(n, env.start),
+                    None => crate::disruption::budgets::Budgets::new(&[], env.start),
+                }),
+                expire_after_ms: np.and_then(|n| n.spec.template.spec.expire_after.ms()),
+                termination_grace_ms: np
+                    .and_then(|n| n.spec.template.spec.termination_grace_period_ms),
+            }
+        })
+        .collect();
+    let drift = templates
+        .iter()
+        .filter_map(|t| {
+            let np = pool_of(t.name)?;
+            let nc = nodeclasses
+                .iter()
+                .find(|c| c.name == np.spec.template.spec.node_class_ref.name)?;
+            Some(DriftKey::new(np, nc))
+        })
+        .collect();
+    CompiledPools {
+        templates,
+        skipped,
+        domain_groups,
+        pool_settings,
+        drift,
+        tolerate_pns,
+    }
 }
 
 fn instance_types_one(

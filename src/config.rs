@@ -54,10 +54,10 @@ pub use pod::{
     WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 pub use scenario::{
-    CapacityType, CatalogPaths, Change, ExistingNodes, FEATURE_GATES, InterruptionModel,
-    Interruptions, KarpenterSettings, KubeScheduler, LatencyDistribution, LaunchLatency,
-    LoadedScenario, ObjectEdit, Scenario, Scoring, Variant, Workload, apply_object_edits,
-    load_scenario,
+    CapacityType, CatalogPaths, Change, ChangeState, ExistingNodes, FEATURE_GATES,
+    InterruptionModel, Interruptions, KarpenterSettings, KubeScheduler, LatencyDistribution,
+    LaunchLatency, LoadedScenario, ObjectEdit, Scenario, Scoring, Variant, Workload,
+    apply_object_edits, load_scenario,
 };
 
 use std::path::Path;

@@ -1,5 +1,6 @@
-//! Karpenter's disruption controller (being built): budgets.
+//! Karpenter's disruption controller: budgets and drift detection.
 //!
 //! Implements disruption.md; each submodule cites the sections it covers.
 
 pub mod budgets;
+pub mod drift;

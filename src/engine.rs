@@ -140,9 +140,25 @@ pub struct SimSetup {
     /// Per template (same order): the NodePool's disruption-related settings.
     pub pool_settings: Vec<PoolSettings>,
     pub pdbs: Vec<PdbSpec>,
+    /// Per template (same order): what its NodeClaims remember for drift detection.
+    pub drift: Vec<crate::disruption::drift::DriftKey>,
+    /// The NodePools as `changes` edit them mid-run, in time order: the same templates, in
+    /// the same order, with new contents.
+    pub changes: Vec<PoolView>,
     /// Answer hopeless consolidation candidates without a full scheduling simulation (the
     /// answer is the same; tests turn it off to prove it).
     pub consolidation_precheck: bool,
+}
+
+/// The NodePools in effect from `at_ms` on (after a `changes` entry).
+#[derive(Debug, Clone)]
+pub struct PoolView {
+    pub at_ms: u64,
+    pub templates: Vec<NodePoolTemplate>,
+    pub domain_groups: FxHashMap<Sym, DomainGroup>,
+    pub pool_settings: Vec<PoolSettings>,
+    pub drift: Vec<crate::disruption::drift::DriftKey>,
+    pub tolerate_prefer_no_schedule: bool,
 }
 
 /// The NodePool settings that govern a node's end of life.
@@ -355,6 +371,8 @@ enum Ev {
     ConsolidationValidate,
     /// The orchestration queue's 1 s poll.
     QueueCheck,
+    /// A `changes` entry takes effect (index into `SimSetup::changes`).
+    Change(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +426,10 @@ struct Node {
     in_command: bool,
     /// Karpenter's `lastPodEventTime` (bind, terminal, terminating; deduplicated to 10 s).
     last_pod_event_ms: Option<u64>,
+    /// The NodePool view the NodeClaim was created under (what it remembers for drift).
+    view: usize,
+    /// Since when the NodeClaim is `Drifted`, and why.
+    drifted: Option<(u64, &'static str)>,
     /// Set once the NodeClaim is deleted: why, when, and the drain deadline (TGP).
     deleting: Option<Deleting>,
     terminated_ms: Option<u64>,
@@ -458,6 +480,8 @@ impl Node {
             movable: 0,
             dnd: 0,
             in_command: false,
+            view: 0,
+            drifted: None,
             last_pod_event_ms: None,
             deleting: None,
             terminated_ms: None,
@@ -624,6 +648,11 @@ pub struct Engine<'a> {
     state_version: u64,
     /// Placeholder hostnames for consolidation simulations.
     hostnames_sim: Vec<Sym>,
+    /// The NodePools in effect: 0 = as loaded, k = after `setup.changes[k - 1]`.
+    view: usize,
+    /// Nodes with an instance that are being deleted or are candidates of a started command:
+    /// their pods join every disruption simulation.
+    disrupting: BTreeSet<usize>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -675,16 +704,9 @@ impl<'a> Engine<'a> {
             pending_empty: Vec::new(),
             empty_nodes: BTreeSet::new(),
             pool_counts: vec![(0, 0); setup.templates.len()],
-            pool_types: setup
-                .templates
-                .iter()
-                .map(|t| {
-                    t.candidates
-                        .iter()
-                        .map(|i| t.instance_types[*i as usize].name)
-                        .collect()
-                })
-                .collect(),
+            pool_types: pool_types(&setup.templates),
+            view: 0,
+            disrupting: BTreeSet::new(),
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -717,6 +739,88 @@ impl<'a> Engine<'a> {
             e.order_insert(i, true);
         }
         e
+    }
+
+    /// The NodePool templates in effect now, in Karpenter's order.
+    fn templates(&self) -> &'a [NodePoolTemplate] {
+        self.view_templates(self.view)
+    }
+
+    fn view_templates(&self, view: usize) -> &'a [NodePoolTemplate] {
+        let setup: &'a SimSetup = self.setup;
+        match view {
+            0 => &setup.templates,
+            k => &setup.changes[k - 1].templates,
+        }
+    }
+
+    /// The NodePools' disruption settings in effect now (budgets, policy, consolidateAfter).
+    fn pool_settings(&self) -> &'a [PoolSettings] {
+        self.view_settings(self.view)
+    }
+
+    /// The settings a NodeClaim copied at creation (expireAfter, terminationGracePeriod) come
+    /// from the view it was created under.
+    fn view_settings(&self, view: usize) -> &'a [PoolSettings] {
+        let setup: &'a SimSetup = self.setup;
+        match view {
+            0 => &setup.pool_settings,
+            k => &setup.changes[k - 1].pool_settings,
+        }
+    }
+
+    fn domain_groups(&self) -> &'a FxHashMap<Sym, DomainGroup> {
+        let setup: &'a SimSetup = self.setup;
+        match self.view {
+            0 => &setup.domain_groups,
+            k => &setup.changes[k - 1].domain_groups,
+        }
+    }
+
+    fn view_drift(&self, view: usize) -> &'a [crate::disruption::drift::DriftKey] {
+        let setup: &'a SimSetup = self.setup;
+        match view {
+            0 => &setup.drift,
+            k => &setup.changes[k - 1].drift,
+        }
+    }
+
+    /// A `changes` entry takes effect: NodePools and classes are replaced in place (same
+    /// templates, same order), behavioural settings apply at once, and every launched NodeClaim
+    /// is checked for drift, as the drift controller does on a NodePool or NodeClass event.
+    fn on_change(&mut self, k: usize) {
+        self.view = k + 1;
+        self.pool_types = pool_types(self.templates());
+        self.state_version += 1;
+        for i in 0..self.nodes.len() {
+            if matches!(self.nodes[i].state, NodeState::Launched | NodeState::Ready) {
+                self.check_drift(i);
+            }
+        }
+        self.rec.decision(&serde_json::json!({
+            "time": secs(self.now), "kind": "change", "index": k,
+            "drifted": self.nodes.iter().filter(|n| n.alive() && n.deleting.is_none()
+                && n.drifted.is_some_and(|(t, _)| t == self.now)).count(),
+        }));
+    }
+
+    /// Sets or clears node `i`'s `Drifted` condition against the current NodePools.
+    fn check_drift(&mut self, i: usize) {
+        let n = &self.nodes[i];
+        let Some(t) = n.template else { return };
+        let (Some(old), Some(cur)) = (
+            self.view_drift(n.view).get(t),
+            self.view_drift(self.view).get(t),
+        ) else {
+            return;
+        };
+        let why = old.drifted(cur, &n.reqs);
+        let n = &mut self.nodes[i];
+        match (why, n.drifted) {
+            (Some(w), None) => n.drifted = Some((self.now, w)),
+            (Some(w), Some((since, _))) => n.drifted = Some((since, w)),
+            (None, _) => n.drifted = None,
+        }
     }
 
     fn push(&mut self, t: u64, ev: Ev) {
@@ -755,6 +859,9 @@ impl<'a> Engine<'a> {
         self.pull_arrival()?;
         self.push(0, Ev::Sample);
         self.push(0, Ev::DisruptionTick);
+        for (k, c) in self.setup.changes.iter().enumerate() {
+            self.push(c.at_ms, Ev::Change(k as u32));
+        }
         loop {
             // Merge the requeue FIFO (monotone times) with the heap.
             let heap_next = self.heap.peek().map(|Reverse((t, _, _))| *t);
@@ -826,6 +933,7 @@ impl<'a> Engine<'a> {
                 Ev::EmptinessValidate => self.on_emptiness_validate(),
                 Ev::ConsolidationValidate => self.on_consolidation_validate(),
                 Ev::QueueCheck => self.on_queue_check(),
+                Ev::Change(k) => self.on_change(k as usize),
                 Ev::Expire(n) => {
                     let n = n as usize;
                     if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {
@@ -1044,7 +1152,7 @@ impl<'a> Engine<'a> {
                 }
             }
             // Create-time limit check: launched usage strictly greater than a limit fails.
-            let t = &self.setup.templates[claim.template];
+            let t = &self.templates()[claim.template];
             if let Some(lim) = &t.limits {
                 let mut over = None;
                 for (k, v) in lim {
@@ -1114,7 +1222,7 @@ impl<'a> Engine<'a> {
                 // An uninitialized managed node's startup taints are ignored (`StateNode.Taints`).
                 let taints = match (n.state, n.template) {
                     (NodeState::Launched, Some(t)) => {
-                        let startup = &self.setup.templates[t].startup_taints;
+                        let startup = &self.view_templates(n.view)[t].startup_taints;
                         n.taints
                             .iter()
                             .filter(|x| !startup.contains(x))
@@ -1173,12 +1281,12 @@ impl<'a> Engine<'a> {
         };
         let result = {
             let input = SolveInput {
-                templates: &self.setup.templates,
+                templates: self.templates(),
                 existing,
                 placed,
                 remaining,
                 unavailable: &self.unavailable,
-                domain_groups: &self.setup.domain_groups,
+                domain_groups: self.domain_groups(),
                 tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
                 min_values_best_effort: self.setup.settings.min_values_best_effort,
                 ignore_preferences: self.setup.settings.ignore_preferences,
@@ -1199,8 +1307,7 @@ impl<'a> Engine<'a> {
     /// Remaining NodePool limits for a pass: limits − capacity of the pool's active nodes
     /// (not marked for deletion, not in `exclude`).
     fn remaining_limits(&self, exclude: &[usize]) -> Vec<Option<Limits>> {
-        self.setup
-            .templates
+        self.templates()
             .iter()
             .enumerate()
             .map(|(ti, t)| {
@@ -1233,8 +1340,7 @@ impl<'a> Engine<'a> {
         let n = &self.nodes[i];
         let Some(t) = n.template else { return false };
         match self
-            .setup
-            .pool_settings
+            .pool_settings()
             .get(t)
             .and_then(|p| p.consolidate_after_ms)
         {
@@ -1254,7 +1360,7 @@ impl<'a> Engine<'a> {
     }
 
     fn create_claim(&mut self, claim: crate::scheduler::PlannedClaim) -> String {
-        let t = &self.setup.templates[claim.template];
+        let t = &self.templates()[claim.template];
         let seq = self.node_seq.entry(claim.template).or_insert(0);
         *seq += 1;
         let name = Sym::new(&format!("{}-{:05}", t.name, seq));
@@ -1262,6 +1368,7 @@ impl<'a> Engine<'a> {
         let idx = self.nodes.len();
         let mut node = Node::blank(name, Some(claim.template), NodeState::Created, self.now);
         node.plan = Some(Box::new(claim));
+        node.view = self.view;
         self.nodes.push(node);
         self.unlaunched += 1;
         let latency = self
@@ -1281,7 +1388,9 @@ impl<'a> Engine<'a> {
         let Some(plan) = self.nodes[idx].plan.take() else {
             return;
         };
-        let t = &self.setup.templates[plan.template];
+        // The NodeClaim launches as it was created, even if its NodePool changed since.
+        let view = self.nodes[idx].view;
+        let t = &self.view_templates(view)[plan.template];
         let mut reqs = plan.requirements.clone();
         let names: Vec<Sym> = plan
             .options
@@ -1368,9 +1477,11 @@ impl<'a> Engine<'a> {
                 self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
                 self.push(ready, Ev::Ready(idx as u32));
                 // expireAfter counts from the NodeClaim's creation; forceful, no budgets.
+                if view != self.view {
+                    self.check_drift(idx);
+                }
                 if let Some(exp) = self
-                    .setup
-                    .pool_settings
+                    .view_settings(view)
                     .get(plan.template)
                     .and_then(|p| p.expire_after_ms)
                 {
@@ -1508,6 +1619,7 @@ impl<'a> Engine<'a> {
     }
 
     fn on_ready(&mut self, idx: usize) {
+        let tpls = self.view_templates(self.nodes[idx].view);
         let n = &mut self.nodes[idx];
         if n.state != NodeState::Launched || n.deleting.is_some() {
             return;
@@ -1518,7 +1630,7 @@ impl<'a> Engine<'a> {
         // Registration removes Karpenter's unregistered taint; initialization waits for the
         // startup taints, which their owners remove as the node turns Ready.
         if let Some(ti) = n.template {
-            let startup = &self.setup.templates[ti].startup_taints;
+            let startup = &tpls[ti].startup_taints;
             n.taints.retain(|t| !startup.contains(t));
         }
         let alloc = n.allocatable;
@@ -1690,7 +1802,7 @@ impl<'a> Engine<'a> {
         let now = self.now;
         let tgp = self.nodes[idx]
             .template
-            .and_then(|t| self.setup.pool_settings.get(t))
+            .and_then(|t| self.view_settings(self.nodes[idx].view).get(t))
             .and_then(|p| p.termination_grace_ms);
         let was_ready = self.nodes[idx].state == NodeState::Ready;
         {
@@ -1708,6 +1820,7 @@ impl<'a> Engine<'a> {
                     self.pool_counts[t].1 -= 1;
                 }
             }
+            self.disrupting.insert(idx);
             n.deleting = Some(Deleting {
                 since_ms: now,
                 reason,
@@ -1727,7 +1840,7 @@ impl<'a> Engine<'a> {
         let n = &self.nodes[idx];
         self.rec.decision(&serde_json::json!({
             "time": secs(now), "kind": "nodeclaim-deleted", "nodeclaim": n.name.as_str(),
-            "nodepool": n.template.map(|t| self.setup.templates[t].name.as_str()).unwrap_or("(existing)"),
+            "nodepool": n.template.map(|t| self.templates()[t].name.as_str()).unwrap_or("(existing)"),
             "reason": reason, "pods": n.pods.iter().map(|p| self.pod_name(*p)).collect::<Vec<_>>(),
         }));
         self.push(now, Ev::Drain(idx as u32));
@@ -1797,6 +1910,7 @@ impl<'a> Engine<'a> {
         {
             let n = &mut self.nodes[idx];
             n.state = NodeState::Terminated;
+            self.disrupting.remove(&idx);
             n.terminated_ms = Some(now);
             n.termination_reason = Some(reason);
         }
@@ -2042,7 +2156,7 @@ impl<'a> Engine<'a> {
             let hours = stop.saturating_sub(n.launched_ms) as f64 / 3_600_000.0;
             let cost = n.price * hours;
             let pool = match n.template {
-                Some(t) => self.setup.templates[t].name.as_str().to_string(),
+                Some(t) => self.templates()[t].name.as_str().to_string(),
                 None => "(existing)".to_string(),
             };
             self.summary.cost_total += cost;
@@ -2149,6 +2263,19 @@ fn limit_name(k: LimitKey) -> &'static str {
 }
 
 /// Milliseconds as seconds for JSON.
+/// Per template: the names of the instance types its NodePool offers.
+fn pool_types(templates: &[NodePoolTemplate]) -> Vec<FxHashSet<Sym>> {
+    templates
+        .iter()
+        .map(|t| {
+            t.candidates
+                .iter()
+                .map(|i| t.instance_types[*i as usize].name)
+                .collect()
+        })
+        .collect()
+}
+
 pub fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }

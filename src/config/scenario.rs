@@ -1034,7 +1034,35 @@ fn apply_all(
     ok.then_some(cur)
 }
 
+/// The NodePools and EC2NodeClasses in effect from `at_ms` on, after a `changes` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeState {
+    pub at_ms: u64,
+    pub nodepools: Vec<NodePool>,
+    pub nodeclasses: Vec<EC2NodeClass>,
+}
+
 impl LoadedScenario {
+    /// The objects after each `changes` entry, in time order (entries at the same time in file
+    /// order), each applied on top of the previous ones.
+    pub fn change_states(&self) -> Result<Vec<ChangeState>, ConfigErrors> {
+        let mut order: Vec<&Change> = self.scenario.changes.iter().collect();
+        order.sort_by_key(|c| c.at_ms);
+        let mut pools = self.nodepools.clone();
+        let mut classes = self.nodeclasses.clone();
+        let mut out = Vec::new();
+        for ch in order {
+            (pools, classes) =
+                apply_object_edits(&pools, &classes, &ch.nodepools, &ch.nodeclasses, &self.path)?;
+            out.push(ChangeState {
+                at_ms: ch.at_ms,
+                nodepools: pools.clone(),
+                nodeclasses: classes.clone(),
+            });
+        }
+        Ok(out)
+    }
+
     /// The scenario as a named variant sees it: section overrides merged and the variant's
     /// NodePool/EC2NodeClass edits applied.
     pub fn variant(&self, name: &str) -> Result<LoadedScenario, ConfigErrors> {

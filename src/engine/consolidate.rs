@@ -52,9 +52,12 @@ pub struct Command {
 /// A started REPLACE command waiting for its replacement to initialize.
 #[derive(Debug, Clone)]
 pub struct Queued {
-    pub replacement: usize,
+    /// The replacement NodeClaims (node indexes): all must initialize.
+    pub replacements: Vec<usize>,
     pub cands: Vec<usize>,
     pub started_ms: u64,
+    /// `underutilized` or `drifted`.
+    pub reason: &'static str,
 }
 
 /// Karpenter's queue timeout for a command (the 10 min floor).
@@ -114,7 +117,7 @@ impl Engine<'_> {
         let now = self.now;
         let n = &self.nodes[i];
         let Some(t) = n.template else { return false };
-        let Some(ps) = self.setup.pool_settings.get(t) else {
+        let Some(ps) = self.pool_settings().get(t) else {
             return false;
         };
         if n.state != NodeState::Ready
@@ -171,6 +174,20 @@ impl Engine<'_> {
         cands: &[usize],
         cost_ms: &mut u64,
     ) -> Option<Vec<PlannedClaim>> {
+        self.simulate(cands, cost_ms, true, false)
+    }
+
+    /// [`Self::simulate_removal`] with its options: `destination_rule` keeps moving pods off
+    /// nodes inside their consolidateAfter window (consolidation, not drift); `skip_blocked`
+    /// leaves out pods that cannot be evicted now (do-not-disrupt, a PDB that allows no
+    /// disruption), as drift does for a NodeClaim with a terminationGracePeriod.
+    pub(super) fn simulate(
+        &mut self,
+        cands: &[usize],
+        cost_ms: &mut u64,
+        destination_rule: bool,
+        skip_blocked: bool,
+    ) -> Option<Vec<PlannedClaim>> {
         let mut batch: Vec<PodInfo> = self
             .pending
             .iter()
@@ -180,8 +197,25 @@ impl Engine<'_> {
         for c in cands {
             for pid in &self.nodes[*c].pods {
                 if let Some(p) = self.pods.get(pid) {
+                    if skip_blocked && (p.arrival.do_not_disrupt || self.pdb_blocks(*pid)) {
+                        continue;
+                    }
                     moving.insert(*pid);
                     batch.push(p.arrival.info.clone());
+                }
+            }
+        }
+        // Pods still on nodes being deleted (draining, or candidates of a started command)
+        // are rescheduled in the same simulation; they may land on uninitialized nodes (their
+        // replacements), but each must land somewhere.
+        let mut deleting: FxHashSet<u32> = FxHashSet::default();
+        for i in &self.disrupting {
+            if !cands.contains(i) {
+                for pid in &self.nodes[*i].pods {
+                    if let Some(p) = self.pods.get(pid) {
+                        deleting.insert(*pid);
+                        batch.push(p.arrival.info.clone());
+                    }
                 }
             }
         }
@@ -192,16 +226,17 @@ impl Engine<'_> {
         for p in &batch {
             min_req = min_req.min(&p.requests);
         }
-        let (_, existing, placed) = self.pass_nodes(cands, needs_topology, false, &min_req, true);
+        let (_, existing, placed) =
+            self.pass_nodes(cands, needs_topology, false, &min_req, destination_rule);
         let remaining = self.remaining_limits(cands);
         let refs: Vec<&PodInfo> = batch.iter().collect();
         let input = SolveInput {
-            templates: &self.setup.templates,
+            templates: self.templates(),
             existing: &existing,
             placed,
             remaining,
             unavailable: &self.unavailable,
-            domain_groups: &self.setup.domain_groups,
+            domain_groups: self.domain_groups(),
             tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
             min_values_best_effort: self.setup.settings.min_values_best_effort,
             ignore_preferences: self.setup.settings.ignore_preferences,
@@ -214,7 +249,11 @@ impl Engine<'_> {
             &mut self.hostnames,
         )
         .solve(&refs);
-        if result.errors.iter().any(|(pid, _)| moving.contains(pid)) {
+        if result
+            .errors
+            .iter()
+            .any(|(pid, _)| moving.contains(pid) || deleting.contains(pid))
+        {
             return None;
         }
         if result
@@ -235,6 +274,14 @@ impl Engine<'_> {
     /// "hopeless"; anything else goes to the simulation.
     fn hopeless(&self, cands: &[usize]) -> bool {
         if !self.pending.is_empty() || self.anti_affinity_bound > 0 {
+            return false;
+        }
+        // Pods of deleting nodes join the simulation: not a simple case.
+        if self
+            .disrupting
+            .iter()
+            .any(|i| !self.nodes[*i].pods.is_empty() && !cands.contains(i))
+        {
             return false;
         }
         let mut pods: Vec<&PodInfo> = Vec::new();
@@ -312,8 +359,7 @@ impl Engine<'_> {
                 .iter()
                 .all(|c| self.nodes[*c].capacity_type == labels::SPOT)
             && self
-                .setup
-                .templates
+                .templates()
                 .iter()
                 .all(|t| t.requirements.allows(labels::CAPACITY_TYPE, labels::SPOT))
         {
@@ -322,7 +368,7 @@ impl Engine<'_> {
         // The leftovers need one new NodeClaim cheaper than the candidates: some allowed type
         // must hold them for less than the candidates cost.
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
-        !self.setup.templates.iter().any(|t| {
+        !self.templates().iter().any(|t| {
             t.candidates.iter().any(|i| {
                 let it = &t.instance_types[*i as usize];
                 let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
@@ -349,7 +395,7 @@ impl Engine<'_> {
             return None;
         }
         let mut r = claims.pop()?;
-        let t = &self.setup.templates[r.template];
+        let t = &self.templates()[r.template];
         let its = &t.instance_types;
         let source_price: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
         let all_spot = cands
@@ -438,7 +484,7 @@ impl Engine<'_> {
         pools.sort_unstable();
         pools.dedup();
         pools.into_iter().all(|t| {
-            if !self.setup.pool_settings[t].balanced {
+            if !self.pool_settings()[t].balanced {
                 return true;
             }
             let in_pool: Vec<usize> = cands
@@ -465,7 +511,7 @@ impl Engine<'_> {
         match kind {
             Kind::Delete => source,
             Kind::Replace(r) => {
-                let t = &self.setup.templates[r.template];
+                let t = &self.templates()[r.template];
                 let cheapest = r
                     .options
                     .iter()
@@ -484,7 +530,7 @@ impl Engine<'_> {
     /// Multi-node's same-type filter: a replacement option of the same type as a candidate may
     /// cost no more than the cheapest such candidate.
     fn same_type_ok(&self, cands: &[usize], r: &mut PlannedClaim) -> bool {
-        let t = &self.setup.templates[r.template];
+        let t = &self.templates()[r.template];
         let its = &t.instance_types;
         let names: Vec<Sym> = r.options.iter().map(|i| its[*i as usize].name).collect();
         let cap = cands
@@ -509,9 +555,9 @@ impl Engine<'_> {
 
     fn underutilized_budgets(&self) -> Vec<u32> {
         let counts = self.pool_counts.clone();
-        (0..self.setup.templates.len())
+        (0..self.templates().len())
             .map(|t| {
-                self.setup.pool_settings[t].budgets.remaining(
+                self.pool_settings()[t].budgets.remaining(
                     self.now,
                     counts[t].0,
                     counts[t].1,
@@ -576,7 +622,7 @@ impl Engine<'_> {
         let budgets = self.underutilized_budgets();
         let sorted = self.sorted_candidates();
         // Round-robin across NodePools, in template order.
-        let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); self.setup.templates.len()];
+        let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); self.templates().len()];
         for i in sorted {
             by_pool[self.nodes[i].template.unwrap_or(0)].push(i);
         }
@@ -602,7 +648,7 @@ impl Engine<'_> {
             }
             // Balanced pre-filter: even deleting the node outright must score.
             let t = self.nodes[i].template.unwrap_or(0);
-            if self.setup.pool_settings[t].balanced {
+            if self.pool_settings()[t].balanced {
                 let (tc, td) = self.balanced_totals(t);
                 if tc > 0.0 && td > 0.0 && !self.balanced_approves(&[i], self.nodes[i].price) {
                     continue;
@@ -648,7 +694,7 @@ impl Engine<'_> {
         match &cmd.kind {
             Kind::Delete if fresh.is_empty() => Ok(()),
             Kind::Replace(r) if fresh.len() == 1 => {
-                let t = &self.setup.templates[r.template];
+                let t = &self.templates()[r.template];
                 let now: FxHashSet<Sym> = fresh[0]
                     .options
                     .iter()
@@ -669,7 +715,7 @@ impl Engine<'_> {
 
     /// Marks a candidate of a started command (§6): tainted, out of every scheduling list,
     /// disrupting for budgets; its pods keep running until the command completes.
-    fn mark_in_command(&mut self, i: usize, on: bool) {
+    pub(super) fn mark_in_command(&mut self, i: usize, on: bool) {
         let was = self.nodes[i].in_command;
         if was == on || !self.nodes[i].alive() {
             return;
@@ -679,8 +725,10 @@ impl Engine<'_> {
             let n = &mut self.nodes[i];
             n.in_command = on;
             if on {
+                self.disrupting.insert(i);
                 n.taints.push(crate::model::disrupted_taint());
             } else {
+                self.disrupting.remove(&i);
                 let t = crate::model::disrupted_taint();
                 if let Some(k) = n.taints.iter().position(|x| *x == t) {
                     n.taints.remove(k);
@@ -729,7 +777,7 @@ impl Engine<'_> {
                 }
             }
             Kind::Replace(r) => {
-                let t = &self.setup.templates[r.template];
+                let t = &self.templates()[r.template];
                 let opts: Vec<&str> = r
                     .options
                     .iter()
@@ -761,9 +809,10 @@ impl Engine<'_> {
                     "estimated_savings_per_hour": source - cheapest,
                 }));
                 self.queue.push(super::consolidate::Queued {
-                    replacement: before,
+                    replacements: vec![before],
                     cands: cmd.cands,
                     started_ms: self.now,
+                    reason: "underutilized",
                 });
                 self.push(self.now + 1_000, Ev::QueueCheck);
             }
@@ -777,10 +826,15 @@ impl Engine<'_> {
         let queue = std::mem::take(&mut self.queue);
         let mut keep = Vec::new();
         for q in queue {
-            let r = &self.nodes[q.replacement];
-            let failed = matches!(r.state, NodeState::Failed | NodeState::Terminated)
+            let rs: Vec<&super::Node> = q.replacements.iter().map(|r| &self.nodes[*r]).collect();
+            let failed = rs
+                .iter()
+                .any(|r| matches!(r.state, NodeState::Failed | NodeState::Terminated))
                 || now >= q.started_ms + QUEUE_TIMEOUT_MS;
-            if r.state == NodeState::Ready && r.deleting.is_none() {
+            let done = rs
+                .iter()
+                .all(|r| r.state == NodeState::Ready && r.deleting.is_none());
+            if done {
                 for c in &q.cands {
                     if !self.nodes[*c].in_command {
                         continue; // already deleted another way
@@ -789,15 +843,17 @@ impl Engine<'_> {
                     *self
                         .summary
                         .disrupted_by_reason
-                        .entry("underutilized".into())
+                        .entry(q.reason.into())
                         .or_insert(0) += 1;
-                    self.delete_node(*c, "underutilized");
+                    self.delete_node(*c, q.reason);
                 }
             } else if failed {
                 self.rec.decision(&serde_json::json!({
-                    "time": secs(now), "kind": "disruption-rolled-back", "replacement": r.name.as_str(),
+                    "time": secs(now), "kind": "disruption-rolled-back",
+                    "replacement": rs.first().map(|r| r.name.as_str()),
+                    "replacements": rs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
                     "nodes": q.cands.iter().map(|c| self.nodes[*c].name.as_str()).collect::<Vec<_>>(),
-                    "reason": "the replacement did not initialize (launch failure or 10 min timeout)",
+                    "reason": "a replacement did not initialize (launch failure or 10 min timeout)",
                 }));
                 for c in &q.cands {
                     if self.nodes[*c].in_command {
@@ -823,8 +879,7 @@ impl Engine<'_> {
         spent_ms: &mut u64,
     ) -> Option<Command> {
         if !self
-            .setup
-            .pool_settings
+            .pool_settings()
             .iter()
             .any(|p| p.consolidates_underutilized && p.consolidate_after_ms.is_some())
         {

@@ -1,6 +1,6 @@
-//! Karpenter's disruption loop as far as it is built: Emptiness (`emptiness.go`) with
-//! consolidateAfter, budgets and the 15 s validation. Expiration and the drain live in the
-//! engine proper; consolidation of underutilized nodes and drift come with issue #3.
+//! Karpenter's disruption loop: Emptiness (`emptiness.go`) with consolidateAfter, budgets and
+//! the 15 s validation, and Drift (`drift.go`). Consolidation of underutilized nodes lives in
+//! `consolidate.rs`; expiration and the drain in the engine proper.
 //!
 //! Owns: the 10 s poll, candidate eligibility for Emptiness (`types.go` NewCandidate), the
 //! Consolidatable timing (`nodeclaim/disruption/consolidation.go`), budget accounting
@@ -24,7 +24,7 @@ impl Engine<'_> {
         let now = self.now;
         let n = &self.nodes[i];
         let Some(t) = n.template else { return false };
-        let Some(ps) = self.setup.pool_settings.get(t) else {
+        let Some(ps) = self.pool_settings().get(t) else {
             return false;
         };
         if n.state != NodeState::Ready || n.deleting.is_some() || n.nominated_until_ms > now {
@@ -50,7 +50,7 @@ impl Engine<'_> {
 
     fn remaining_budget(&self, counts: &[(u32, u32)], t: usize, reason: Reason) -> u32 {
         let (num, disrupting) = counts[t];
-        self.setup.pool_settings[t]
+        self.pool_settings()[t]
             .budgets
             .remaining(self.now, num, disrupting, reason)
     }
@@ -74,7 +74,7 @@ impl Engine<'_> {
             return (Vec::new(), false);
         }
         let counts = self.budget_counts();
-        let mut left: Vec<u32> = (0..self.setup.templates.len())
+        let mut left: Vec<u32> = (0..self.templates().len())
             .map(|t| self.remaining_budget(&counts, t, Reason::Empty))
             .collect();
         let mut chosen = Vec::new();
@@ -91,9 +91,9 @@ impl Engine<'_> {
         (chosen, blocked)
     }
 
-    /// One iteration of the disruption loop: Emptiness, then (Drift is not built yet)
-    /// multi-node and single-node consolidation. A method that finds a command blocks the loop
-    /// for its 15 s validation.
+    /// One iteration of the disruption loop: Emptiness, Drift, then multi-node and
+    /// single-node consolidation. Emptiness and consolidation block the loop for their 15 s
+    /// validation; a drift command starts at once and the loop runs again.
     pub(super) fn on_disruption_tick(&mut self) {
         let (chosen, blocked) = self.select_empty();
         if !chosen.is_empty() {
@@ -107,7 +107,127 @@ impl Engine<'_> {
                 "reason": "disruption budget: no node of the pool may be disrupted now",
             }));
         }
-        self.try_consolidation(false);
+        let mut spent = 0u64;
+        if self.drift(&mut spent) {
+            self.push(self.now + spent, Ev::DisruptionTick);
+            return;
+        }
+        self.try_consolidation_after(false, spent);
+    }
+
+    /// Base eligibility for the Drift method (`types.go` NewCandidate, eventual class): a
+    /// drifted, initialized NodeClaim nobody is deleting or planning pods onto. Without a
+    /// terminationGracePeriod a do-not-disrupt pod or a PDB that allows no eviction blocks it.
+    fn drift_candidate(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        let Some(t) = n.template else { return false };
+        if n.drifted.is_none()
+            || n.state != NodeState::Ready
+            || n.deleting.is_some()
+            || n.in_command
+            || n.nominated_until_ms > self.now
+        {
+            return false;
+        }
+        let tgp = self
+            .view_settings(n.view)
+            .get(t)
+            .is_some_and(|p| p.termination_grace_ms.is_some());
+        tgp || (n.dnd == 0 && !n.pods.iter().any(|p| self.pdb_blocks(*p)))
+    }
+
+    /// The Drift method (`drift.go`): candidates oldest drift first, those with nothing to
+    /// reschedule ahead of the rest; the first whose pods all fit elsewhere (no destination
+    /// rule) within its pool's `Drifted` budget becomes one command, with every new NodeClaim
+    /// the simulation asked for as replacements and no price check. Starts it; returns whether
+    /// it did.
+    fn drift(&mut self, spent: &mut u64) -> bool {
+        let mut cands: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.drift_candidate(*i))
+            .collect();
+        if cands.is_empty() {
+            return false;
+        }
+        cands.sort_by(|a, b| {
+            let (x, y) = (&self.nodes[*a], &self.nodes[*b]);
+            let since = |n: &super::Node| n.drifted.map_or(0, |(t, _)| t);
+            since(x)
+                .cmp(&since(y))
+                .then_with(|| x.name.as_str().cmp(y.name.as_str()))
+        });
+        let (empty, busy): (Vec<usize>, Vec<usize>) =
+            cands.into_iter().partition(|i| self.nodes[*i].movable == 0);
+        let counts = self.budget_counts();
+        let mut blocked_budget = Vec::new();
+        for i in empty.into_iter().chain(busy) {
+            let t = self.nodes[i].template.unwrap_or(0);
+            if self.remaining_budget(&counts, t, Reason::Drifted) == 0 {
+                blocked_budget.push(self.nodes[i].name);
+                continue;
+            }
+            let tgp = self
+                .view_settings(self.nodes[i].view)
+                .get(t)
+                .is_some_and(|p| p.termination_grace_ms.is_some());
+            let Some(claims) = self.simulate(&[i], spent, false, tgp) else {
+                self.rec.decision(&serde_json::json!({
+                    "time": secs(self.now), "kind": "disruption-blocked", "method": "drift",
+                    "nodes": [self.nodes[i].name.as_str()],
+                    "reason": "scheduling: not every pod of the node can be rescheduled",
+                }));
+                continue;
+            };
+            self.start_drift(i, claims);
+            return true;
+        }
+        if !blocked_budget.is_empty() {
+            self.rec.decision(&serde_json::json!({
+                "time": secs(self.now), "kind": "disruption-blocked", "method": "drift",
+                "nodes": blocked_budget.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "reason": "disruption budget: no node of the pool may be disrupted for Drifted now",
+            }));
+        }
+        false
+    }
+
+    /// Starts a drift command: a plain delete, or the replacements first and the node deleted
+    /// once all of them are initialized (the orchestration queue).
+    fn start_drift(&mut self, i: usize, claims: Vec<crate::scheduler::PlannedClaim>) {
+        let name = self.nodes[i].name;
+        let why = self.nodes[i].drifted.map_or("", |(_, w)| w);
+        if claims.is_empty() {
+            self.rec.decision(&serde_json::json!({
+                "time": secs(self.now), "kind": "disruption", "method": "drift", "reason": "Drifted",
+                "drift_reason": why, "decision": "delete", "nodes": [name.as_str()],
+                "savings_per_hour": self.nodes[i].price,
+            }));
+            *self
+                .summary
+                .disrupted_by_reason
+                .entry("drifted".into())
+                .or_insert(0) += 1;
+            self.delete_node(i, "drifted");
+            return;
+        }
+        self.mark_in_command(i, true);
+        let mut replacements = Vec::new();
+        let mut names = Vec::new();
+        for c in claims {
+            replacements.push(self.nodes.len());
+            names.push(self.create_claim(c));
+        }
+        self.rec.decision(&serde_json::json!({
+            "time": secs(self.now), "kind": "disruption", "method": "drift", "reason": "Drifted",
+            "drift_reason": why, "decision": "replace", "nodes": [name.as_str()],
+            "replacement_nodeclaims": names, "source_price_per_hour": self.nodes[i].price,
+        }));
+        self.queue.push(super::consolidate::Queued {
+            replacements,
+            cands: vec![i],
+            started_ms: self.now,
+            reason: "drifted",
+        });
+        self.push(self.now + 1_000, Ev::QueueCheck);
     }
 
     /// Runs the consolidation methods (from Single when Multi's command just failed
@@ -117,7 +237,11 @@ impl Engine<'_> {
     /// (1 ms per simulated pod plus 5 ms each, Karpenter's own Solve cost) delays everything
     /// after them.
     fn try_consolidation(&mut self, from_single: bool) {
-        let mut spent = 0u64;
+        self.try_consolidation_after(from_single, 0);
+    }
+
+    /// [`Self::try_consolidation`] after `spent` ms of simulations already run this iteration.
+    fn try_consolidation_after(&mut self, from_single: bool, mut spent: u64) {
         match self.consolidation_methods(from_single, &mut spent) {
             Some(cmd) => {
                 self.pending_cons = Some(cmd);
@@ -160,7 +284,7 @@ impl Engine<'_> {
     pub(super) fn on_emptiness_validate(&mut self) {
         let cands = std::mem::take(&mut self.pending_empty);
         let counts = self.budget_counts();
-        let mut left: Vec<u32> = (0..self.setup.templates.len())
+        let mut left: Vec<u32> = (0..self.templates().len())
             .map(|t| self.remaining_budget(&counts, t, Reason::Empty))
             .collect();
         let mut survivors = Vec::new();

@@ -3,6 +3,7 @@
 mod cli;
 mod conformance;
 mod disruption;
+mod drift;
 mod engine;
 mod scenarios;
 
