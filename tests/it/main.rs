@@ -1,5 +1,6 @@
 //! karpsim's single integration-test binary (one link of the library, one process).
 
+mod budget_props;
 mod cli;
 mod conformance;
 mod disruption;
