@@ -569,11 +569,15 @@ impl Engine<'_> {
 
     /// Multi-node consolidation: the largest valid prefix of the sorted candidates (binary
     /// search over 2..=min(n, 101)). Returns the command and whether a budget blocked nodes.
-    pub(super) fn multi_node(&mut self, spent_ms: &mut u64) -> (Option<Command>, bool) {
+    pub(super) fn multi_node(
+        &mut self,
+        sorted: &[usize],
+        spent_ms: &mut u64,
+    ) -> (Option<Command>, bool) {
         let mut left = self.underutilized_budgets();
         let mut blocked = false;
         let mut cands = Vec::new();
-        for i in self.sorted_candidates() {
+        for &i in sorted {
             let t = self.nodes[i].template.unwrap_or(0);
             if left[t] == 0 {
                 blocked = true;
@@ -618,12 +622,15 @@ impl Engine<'_> {
 
     /// Single-node consolidation: the first candidate (savings order, interleaved round-robin
     /// by NodePool) that can be deleted or replaced by one cheaper node.
-    pub(super) fn single_node(&mut self, spent_ms: &mut u64) -> (Option<Command>, bool) {
+    pub(super) fn single_node(
+        &mut self,
+        sorted: &[usize],
+        spent_ms: &mut u64,
+    ) -> (Option<Command>, bool) {
         let budgets = self.underutilized_budgets();
-        let sorted = self.sorted_candidates();
         // Round-robin across NodePools, in template order.
         let mut by_pool: Vec<Vec<usize>> = vec![Vec::new(); self.templates().len()];
-        for i in sorted {
+        for &i in sorted {
             by_pool[self.nodes[i].template.unwrap_or(0)].push(i);
         }
         let mut order = Vec::new();
@@ -750,6 +757,10 @@ impl Engine<'_> {
         self.kube.reindex(&self.nodes, i);
         self.refresh_empty(i);
         self.state_version += 1;
+        // Removing the taint is a Node update: kube-scheduler retries its unschedulable pods.
+        if !on && ready {
+            self.kube_retry(Some(i));
+        }
     }
 
     /// Starts a validated command: DELETE deletes the candidates now; REPLACE launches the
@@ -885,9 +896,15 @@ impl Engine<'_> {
         {
             return None; // no NodePool consolidates underutilized nodes
         }
+        // A method without candidates is skipped (`disrupt` returns before ComputeCommands), so
+        // it sets no memo.
+        let sorted = self.sorted_candidates();
+        if sorted.is_empty() {
+            return None;
+        }
         let version = self.state_version;
         if !from_single && !self.memo_valid(0, version) {
-            let (cmd, blocked) = self.multi_node(spent_ms);
+            let (cmd, blocked) = self.multi_node(&sorted, spent_ms);
             if cmd.is_some() {
                 return cmd;
             }
@@ -896,7 +913,7 @@ impl Engine<'_> {
             }
         }
         if !self.memo_valid(1, version) {
-            let (cmd, blocked) = self.single_node(spent_ms);
+            let (cmd, blocked) = self.single_node(&sorted, spent_ms);
             if cmd.is_some() {
                 return cmd;
             }

@@ -1057,7 +1057,6 @@ fn q4_untaint_nodes_when_a_command_times_out() {
 // pods back to the active queue, so a pod left pending by the taint binds to the candidate
 // within its backoff, not when some other node turns Ready.)
 #[test]
-#[ignore = "engine bug: a rollback untaints the candidate but kube-scheduler does not retry pending pods on it (kube_retry runs only on node Ready and pod end)"]
 fn q4_pending_pods_bind_to_a_candidate_untainted_by_rollback() {
     let (_, rec) = timed_out_command();
     let n = rec.nodes[0].name.clone();
@@ -1424,37 +1423,42 @@ fn v1_delete_waits_15s_after_the_decision() {
 
 // karpenter: pkg/controllers/disruption/consolidation_test.go "should wait for the node TTL for non-empty nodes before consolidating"
 // (the other bound: once the node is Consolidatable the command follows the next poll's
-// decision by 15 s. Karpenter does not call a method that has no candidates, so a pass before
-// the node turned Consolidatable leaves no "consolidated" memo behind.)
+// decision by 15 s. Karpenter does not call a method that has no candidates (`disrupt`
+// returns first), so the polls while the node is still inside its consolidateAfter window
+// leave no "consolidated" memo behind.)
 #[test]
-#[ignore = "engine bug: a consolidation pass with zero candidates sets the 5 min 'consolidated' memo (consolidation_methods), delaying the delete by up to 5 min"]
 fn v1_delete_follows_consolidatable_by_one_poll_and_the_wait() {
-    let (_, rec) = run_two_nodes(&two_node_rows(None, 0.0), None, "");
-    let (n0, n1) = assert_two_nodes_setup(&rec);
-    // node1 is Consolidatable 30 s after its last pod event; node0, its destination, leaves
-    // its own 30 s window at the same rule.
-    let c = commands(&rec)[0];
-    let t = secs(c);
-    // The last pod event (a bind, or a pod ending on the node) before the command.
-    let last = |n: &str| {
-        rec.bindings
-            .iter()
-            .filter(|b| b.1 == n)
-            .flat_map(|b| {
-                let ended = pod(&rec, b.0).ended_ms == Some(b.3);
-                [Some(b.2), ended.then_some(b.3)]
-            })
-            .flatten()
-            .filter(|ms| (*ms as f64) < t * 1000.0)
-            .max()
-            .unwrap() as f64
-            / 1000.0
-    };
-    let ready = last(&n0).max(last(&n1)) + 30.0;
-    assert_eq!(names(c), vec![n1]);
+    // An unmanaged m5.xlarge is full with pod 0 until ~570 s. Pods 1 (3000m, ends ~555 s) and
+    // 2 (450m) get a Karpenter node. Pod 0 ends while that node is still inside its 30 s
+    // window after pod 1 ended: the polls in between have no candidate. When the window ends,
+    // pod 2 fits on the unmanaged node: delete at the next poll plus 15 s.
+    let (_, rec) = sim(
+        &[pool(
+            "default",
+            "m5.xlarge",
+            "on-demand",
+            UNDERUTILIZED_30S,
+            "",
+        )],
+        "0,570,,3900m,256Mi,,,\n10,500,,3000m,256Mi,,,\n10,,,450m,256Mi,,,\n",
+        None,
+        "1h",
+        "existing_nodes:\n  - {instance_type: m5.xlarge}\n",
+    );
+    let end = |id: u32| pod(&rec, id).ended_ms.unwrap() as f64 / 1000.0;
+    let (end_a, end_b) = (end(0), end(1));
     assert!(
-        // (lower bound loosened by the 10 s lastPodEventTime dedupe)
-        t >= ready - 10.0 + 15.0 && t <= ready + 10.0 + 15.0 + 0.1,
+        end_b <= end_a && end_a < end_b + 30.0,
+        "setup: pod 0 must end inside the node's window ({end_a} vs {end_b})"
+    );
+    let managed = rec.nodes.iter().find(|n| n.nodepool == "default").unwrap();
+    let c = commands(&rec)[0];
+    assert_eq!(names(c), vec![managed.name.clone()]);
+    assert_eq!(c["decision"], "delete");
+    let ready = end_b + 30.0;
+    let t = secs(c);
+    assert!(
+        t >= ready + 15.0 && t <= ready + 10.0 + 15.0 + 0.1,
         "Consolidatable at {ready} s, delete at {t} s"
     );
 }
