@@ -653,6 +653,8 @@ pub struct Engine<'a> {
     /// Nodes with an instance that are being deleted or are candidates of a started command:
     /// their pods join every disruption simulation.
     disrupting: BTreeSet<usize>,
+    /// Nodes whose NodeClaim is `Drifted` (terminated ones are dropped lazily).
+    drifted: BTreeSet<usize>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -707,6 +709,7 @@ impl<'a> Engine<'a> {
             pool_types: pool_types(&setup.templates),
             view: 0,
             disrupting: BTreeSet::new(),
+            drifted: BTreeSet::new(),
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -820,6 +823,11 @@ impl<'a> Engine<'a> {
             (Some(w), None) => n.drifted = Some((self.now, w)),
             (Some(w), Some((since, _))) => n.drifted = Some((since, w)),
             (None, _) => n.drifted = None,
+        }
+        if n.drifted.is_some() {
+            self.drifted.insert(i);
+        } else {
+            self.drifted.remove(&i);
         }
     }
 

@@ -151,7 +151,11 @@ impl Engine<'_> {
 
     /// Candidates by SavingsRatio (price / RDC) descending, ties by name.
     fn sorted_candidates(&self) -> Vec<usize> {
-        let mut c: Vec<(f64, usize)> = (0..self.nodes.len())
+        // Candidates are initialized nodes outside any command: the Ready part of the pass
+        // order holds exactly those (the sort below fixes the order).
+        let mut c: Vec<(f64, usize)> = self.pass_order[..self.pass_ready]
+            .iter()
+            .copied()
             .filter(|i| self.consolidation_candidate(*i))
             .map(|i| (self.nodes[i].price / self.rdc(i), i))
             .collect();

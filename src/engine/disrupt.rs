@@ -142,7 +142,15 @@ impl Engine<'_> {
     /// the simulation asked for as replacements and no price check. Starts it; returns whether
     /// it did.
     fn drift(&mut self, spent: &mut u64) -> bool {
-        let mut cands: Vec<usize> = (0..self.nodes.len())
+        if self.drifted.is_empty() {
+            return false;
+        }
+        let nodes = &self.nodes;
+        self.drifted.retain(|i| nodes[*i].alive());
+        let mut cands: Vec<usize> = self
+            .drifted
+            .iter()
+            .copied()
             .filter(|i| self.drift_candidate(*i))
             .collect();
         if cands.is_empty() {
