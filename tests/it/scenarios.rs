@@ -245,3 +245,36 @@ fn consolidation_policies_compare_as_karpenter_users_expect() {
         balanced.terminated_by_reason["underutilized"] < base.terminated_by_reason["underutilized"]
     );
 }
+
+// The shipped AMI rollout: every node running when the EC2NodeClass changes drifts and is
+// replaced, and no drift command starts inside the production NodePool's business-hours
+// window, whose zero budget names Drifted.
+// karpenter: pkg/controllers/disruption/drift_test.go "should replace drifted nodes" (at scale, with a scheduled budget)
+#[test]
+fn ami_rollout_drifts_every_node_outside_business_hours() {
+    let p = prepare(&crate_path("scenarios/ami-rollout.yaml")).unwrap();
+    let (s, rec) = simulate_in_memory(&p, &p.compiled.setup).unwrap();
+    let change_ms = 20 * 3_600_000;
+    let running: Vec<&karpsim::engine::NodeRecord> = rec
+        .nodes
+        .iter()
+        .filter(|n| n.launched_ms < change_ms && n.terminated_ms.is_none_or(|t| t > change_ms))
+        .collect();
+    assert!(running.len() >= 5, "{}", running.len());
+    let drifted: Vec<&&karpsim::engine::NodeRecord> = running
+        .iter()
+        .filter(|n| n.termination_reason.as_deref() == Some("drifted"))
+        .collect();
+    // A node may go empty (Emptiness) before its drift turn comes; none is left running.
+    assert!(!drifted.is_empty());
+    assert!(running.iter().all(|n| n.terminated_ms.is_some()), "old-image nodes left");
+    assert_eq!(s.terminated_by_reason["drifted"], drifted.len() as u64);
+    for d in rec
+        .decisions
+        .iter()
+        .filter(|d| d["kind"] == "disruption" && d["method"] == "drift")
+    {
+        let hour = (d["time"].as_f64().unwrap() / 3600.0) % 24.0;
+        assert!(!(9.0..17.0).contains(&hour), "drift during business hours: {d}");
+    }
+}
