@@ -7,6 +7,7 @@
 
 pub mod consolidate;
 pub mod disrupt;
+pub mod fit;
 pub mod kube;
 
 use crate::labels::{self, Sym};
@@ -655,6 +656,10 @@ pub struct Engine<'a> {
     disrupting: BTreeSet<usize>,
     /// Nodes whose NodeClaim is `Drifted` (terminated ones are dropped lazily).
     drifted: BTreeSet<usize>,
+    /// First fit over the pass order for consolidation passes, and a counter bumped whenever
+    /// a node enters or leaves the pass order (with `state_version` and the time, its key).
+    fit: fit::FitIndex,
+    layout_version: u64,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -710,6 +715,8 @@ impl<'a> Engine<'a> {
             view: 0,
             disrupting: BTreeSet::new(),
             drifted: BTreeSet::new(),
+            fit: fit::FitIndex::default(),
+            layout_version: 0,
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -1223,22 +1230,38 @@ impl<'a> Engine<'a> {
                     && (needs_topology || min_req.fits_with(&n.used, &n.allocatable))
             })
             .collect();
+        self.existing_nodes(node_idx, needs_topology, cooling)
+    }
+
+    /// The taints the scheduler sees on node `i`: an uninitialized managed node's startup
+    /// taints are ignored (`StateNode.Taints`).
+    fn effective_taints(&self, i: usize) -> Vec<Taint> {
+        let n = &self.nodes[i];
+        match (n.state, n.template) {
+            (NodeState::Launched, Some(t)) => {
+                let startup = &self.view_templates(n.view)[t].startup_taints;
+                n.taints
+                    .iter()
+                    .filter(|x| !startup.contains(x))
+                    .cloned()
+                    .collect()
+            }
+            _ => n.taints.clone(),
+        }
+    }
+
+    /// [`Self::pass_nodes`] over an explicit list of nodes, already in pass order.
+    fn existing_nodes(
+        &self,
+        node_idx: Vec<usize>,
+        needs_topology: bool,
+        cooling: bool,
+    ) -> (Vec<usize>, Vec<ExistingNode>, Vec<(PodInfo, usize)>) {
         let existing: Vec<ExistingNode> = node_idx
             .iter()
             .map(|i| {
                 let n = &self.nodes[*i];
-                // An uninitialized managed node's startup taints are ignored (`StateNode.Taints`).
-                let taints = match (n.state, n.template) {
-                    (NodeState::Launched, Some(t)) => {
-                        let startup = &self.view_templates(n.view)[t].startup_taints;
-                        n.taints
-                            .iter()
-                            .filter(|x| !startup.contains(x))
-                            .cloned()
-                            .collect()
-                    }
-                    _ => n.taints.clone(),
-                };
+                let taints = self.effective_taints(*i);
                 ExistingNode {
                     name: n.name,
                     initialized: n.state == NodeState::Ready,
@@ -2064,6 +2087,7 @@ impl<'a> Engine<'a> {
     /// Files a node in the pass order: the Ready section (front) or the uninitialized one,
     /// each sorted by name.
     fn order_insert(&mut self, idx: usize, ready: bool) {
+        self.layout_version += 1;
         let name = self.nodes[idx].name.as_str();
         let (lo, hi) = if ready {
             (0, self.pass_ready)
@@ -2080,6 +2104,7 @@ impl<'a> Engine<'a> {
 
     /// Takes a node out of the pass order.
     fn order_remove(&mut self, idx: usize, ready: bool) {
+        self.layout_version += 1;
         let (lo, hi) = if ready {
             (0, self.pass_ready)
         } else {

@@ -60,6 +60,16 @@ pub struct Queued {
     pub reason: &'static str,
 }
 
+/// What [`Engine::fast_simulate`] found.
+enum Fast {
+    /// The batch is not made of plain pods: run the full simulation.
+    Unknown,
+    /// Certainly no command.
+    NoCommand,
+    /// The simulation's own result.
+    Sim(Option<Vec<PlannedClaim>>),
+}
+
 /// Karpenter's queue timeout for a command (the 10 min floor).
 pub const QUEUE_TIMEOUT_MS: u64 = 600_000;
 /// Single-node consolidation gives up after 3 min (`SingleNodeConsolidationTimeoutDuration`).
@@ -192,6 +202,19 @@ impl Engine<'_> {
         destination_rule: bool,
         skip_blocked: bool,
     ) -> Option<Vec<PlannedClaim>> {
+        self.simulate_on(cands, cost_ms, destination_rule, skip_blocked, None)
+    }
+
+    /// [`Self::simulate`] with, in `only`, the existing nodes to offer the scheduler (in pass
+    /// order) when the caller knows which nodes its pods can reach; `None` offers every node.
+    fn simulate_on(
+        &mut self,
+        cands: &[usize],
+        cost_ms: &mut u64,
+        destination_rule: bool,
+        skip_blocked: bool,
+        only: Option<Vec<usize>>,
+    ) -> Option<Vec<PlannedClaim>> {
         let mut batch: Vec<PodInfo> = self
             .pending
             .iter()
@@ -230,8 +253,12 @@ impl Engine<'_> {
         for p in &batch {
             min_req = min_req.min(&p.requests);
         }
-        let (_, existing, placed) =
-            self.pass_nodes(cands, needs_topology, false, &min_req, destination_rule);
+        let (_, existing, placed) = match only {
+            Some(list) if !needs_topology => {
+                self.existing_nodes(list, needs_topology, destination_rule)
+            }
+            _ => self.pass_nodes(cands, needs_topology, false, &min_req, destination_rule),
+        };
         let remaining = self.remaining_limits(cands);
         let refs: Vec<&PodInfo> = batch.iter().collect();
         let input = SolveInput {
@@ -270,43 +297,89 @@ impl Engine<'_> {
         Some(result.claims)
     }
 
-    /// A quick, exact-where-it-answers test that removing `cands` cannot lead to a command,
-    /// run before the full simulation. It answers only for the common case — no pending pods,
-    /// candidates whose pods need nothing but resources and tolerations — by replaying the
-    /// scheduler's first fit (queue order, existing nodes in pass order) on free capacity; the
-    /// pods left over must then fit one instance type cheaper than the candidates. `true` means
-    /// "hopeless"; anything else goes to the simulation.
-    fn hopeless(&self, cands: &[usize]) -> bool {
-        if !self.pending.is_empty() || self.anti_affinity_bound > 0 {
-            return false;
+    /// Brings the first-fit index up to date for this pass (the cluster and the time are what
+    /// they were when it was built, or it is rebuilt).
+    fn ensure_fit_index(&mut self) {
+        let key = (self.state_version, self.layout_version, self.now);
+        if self.fit.key == Some(key) {
+            return;
         }
-        // Pods of deleting nodes join the simulation: not a simple case.
-        if self
-            .disrupting
+        let leaves: Vec<super::fit::Leaf> = self
+            .pass_order
             .iter()
-            .any(|i| !self.nodes[*i].pods.is_empty() && !cands.contains(i))
-        {
-            return false;
-        }
-        let mut pods: Vec<&PodInfo> = Vec::new();
-        for c in cands {
-            for pid in &self.nodes[*c].pods {
-                let Some(p) = self.pods.get(pid) else {
-                    continue;
-                };
-                let k = &p.arrival.info.constraints;
-                if !(k.node_selector.is_empty()
-                    && k.required_terms.is_empty()
-                    && k.preferred_terms.is_empty()
-                    && k.host_ports.is_empty()
-                    && !k.has_topology())
-                {
-                    return false;
+            .map(|&i| {
+                let n = &self.nodes[i];
+                super::fit::Leaf {
+                    node: i,
+                    free: n.allocatable.sub(&n.used),
+                    taints: self.effective_taints(i),
+                    cooling: self.cooling(i),
+                    initialized: n.state == NodeState::Ready,
+                    excluded: false,
                 }
-                pods.push(&p.arrival.info);
+            })
+            .collect();
+        self.fit.build(key, leaves);
+    }
+
+    /// The scheduling simulation of removing `cands`, answered from the first-fit index where
+    /// the batch (pending pods, the candidates' pods, the pods of deleting nodes) is made of
+    /// plain pods only: no node selector, affinity, topology or host port.
+    ///
+    /// For such pods the provisioning scheduler places each, in queue order, on the first
+    /// existing node in pass order that holds it (skipping cooling nodes for moved pods), and
+    /// only then on new NodeClaims. Replaying that first fit gives the nodes the pods reach:
+    /// - a moved pod reaching an uninitialized node fails the simulation;
+    /// - moved or deleting pods left over that no single instance type cheaper than the
+    ///   candidates can hold (or that only a Spot-to-Spot move could take, with the gate off)
+    ///   cannot make a command;
+    /// - otherwise the scheduler runs with only the reached nodes, in the same order, and
+    ///   places every pod exactly where it would have among all nodes (an earlier node that
+    ///   did not hold a pod then does not hold it now), so its result is the simulation's.
+    ///
+    /// Each answer is charged the simulation's cost. `Unknown` sends the caller to the full
+    /// simulation.
+    fn fast_simulate(&mut self, cands: &[usize], cost_ms: &mut u64) -> Fast {
+        if self.anti_affinity_bound > 0 {
+            return Fast::Unknown;
+        }
+        let plain = |p: &PodInfo| {
+            let k = &p.constraints;
+            k.node_selector.is_empty()
+                && k.required_terms.is_empty()
+                && k.preferred_terms.is_empty()
+                && k.host_ports.is_empty()
+                && !k.has_topology()
+                && k.ignored.is_none()
+        };
+        // (pod, kind): 0 pending, 1 moved (a candidate's), 2 on a deleting node.
+        let mut batch: Vec<(&PodInfo, u8)> = Vec::new();
+        for (_, _, id) in &self.pending {
+            if let Some(p) = self.pods.get(id) {
+                batch.push((&p.arrival.info, 0));
             }
         }
-        pods.sort_by(|a, b| {
+        for c in cands {
+            for pid in &self.nodes[*c].pods {
+                if let Some(p) = self.pods.get(pid) {
+                    batch.push((&p.arrival.info, 1));
+                }
+            }
+        }
+        for i in &self.disrupting {
+            if !cands.contains(i) {
+                for pid in &self.nodes[*i].pods {
+                    if let Some(p) = self.pods.get(pid) {
+                        batch.push((&p.arrival.info, 2));
+                    }
+                }
+            }
+        }
+        if !batch.iter().all(|(p, _)| plain(p)) {
+            return Fast::Unknown;
+        }
+        // Queue order (`queue.go`), as the scheduler sorts.
+        batch.sort_by(|(a, _), (b, _)| {
             b.requests
                 .cpu()
                 .cmp(&a.requests.cpu())
@@ -314,50 +387,69 @@ impl Engine<'_> {
                 .then(a.created.cmp(&b.created))
                 .then(a.id.cmp(&b.id))
         });
-        let order: Vec<usize> = self
-            .pass_order
+        let plan: Vec<(Resources, Vec<crate::model::Toleration>, u8)> = batch
             .iter()
-            .copied()
-            .filter(|i| !cands.contains(i))
+            .map(|(p, k)| (p.requests, p.constraints.tolerations.clone(), *k))
             .collect();
-        let mut free: Vec<Resources> = order
+        let cost = 5 + plan.len() as u64;
+        self.ensure_fit_index();
+        // Requests that fit no node even before the candidates are taken out are left over
+        // whatever the replay does.
+        let hopeless_req: Vec<bool> = plan
             .iter()
-            .map(|i| self.nodes[*i].allocatable.sub(&self.nodes[*i].used))
+            .map(|(req, tol, kind)| tol.is_empty() && !self.fit.fits_at_build(req, *kind == 1))
             .collect();
+        for c in cands {
+            if let Some(&k) = self.fit.leaf_of.get(c) {
+                self.fit.exclude(k);
+            }
+        }
+        let mut reached: Vec<usize> = Vec::new();
         let mut left = Resources::ZERO;
+        let mut left_pending = false;
         let mut any_left = false;
-        for p in pods {
-            let mut placed = false;
-            for (k, i) in order.iter().enumerate() {
-                let n = &self.nodes[*i];
-                if !p.requests.fits(&free[k])
-                    || crate::model::untolerated(&n.taints, &p.constraints.tolerations).is_some()
-                {
-                    continue;
+        let mut moved_to_uninitialized = false;
+        for ((req, tol, kind), nowhere) in plan.iter().zip(&hopeless_req) {
+            let found = if *nowhere {
+                None
+            } else {
+                self.fit.first_fit(req, tol, *kind == 1)
+            };
+            match found {
+                Some(k) => {
+                    if *kind == 1 && !self.fit.leaves[k].initialized {
+                        moved_to_uninitialized = true;
+                        break;
+                    }
+                    self.fit.take(k, req);
+                    reached.push(k);
                 }
-                if self.cooling(*i) {
-                    // The destination rule: the simulation never moves a pod here.
-                    continue;
+                None => {
+                    any_left = true;
+                    left_pending |= *kind == 0;
+                    left.add_assign(req);
                 }
-                if n.state != NodeState::Ready {
-                    // The simulation would reject the result (a moved pod on an
-                    // uninitialized node): not a simple case.
-                    return false;
-                }
-                free[k].sub_assign(&p.requests);
-                placed = true;
-                break;
-            }
-            if !placed {
-                left.add_assign(&p.requests);
-                any_left = true;
             }
         }
-        if !any_left {
-            return false; // a DELETE may well work
+        self.fit.undo();
+        if moved_to_uninitialized {
+            *cost_ms += cost;
+            return Fast::NoCommand;
         }
-        // All-Spot candidates whose leftovers need a new NodeClaim that may be Spot can only
-        // be replaced Spot-to-Spot: without the feature gate the answer is no.
+        if any_left && !left_pending && self.leftovers_hopeless(cands, &left) {
+            *cost_ms += cost;
+            return Fast::NoCommand;
+        }
+        reached.sort_unstable();
+        reached.dedup();
+        let only: Vec<usize> = reached.iter().map(|k| self.fit.leaves[*k].node).collect();
+        Fast::Sim(self.simulate_on(cands, cost_ms, true, false, Some(only)))
+    }
+
+    /// Moved or deleting pods needing `left` of new capacity cannot make a command: no
+    /// instance type holds them for less than the candidates cost, or the candidates are all
+    /// Spot, a Spot replacement is possible, and Spot-to-Spot is off.
+    fn leftovers_hopeless(&self, cands: &[usize], left: &Resources) -> bool {
         if !self.setup.settings.spot_to_spot
             && cands
                 .iter()
@@ -369,8 +461,6 @@ impl Engine<'_> {
         {
             return true;
         }
-        // The leftovers need one new NodeClaim cheaper than the candidates: some allowed type
-        // must hold them for less than the candidates cost.
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
         !self.templates().iter().any(|t| {
             t.candidates.iter().any(|i| {
@@ -384,14 +474,16 @@ impl Engine<'_> {
 
     /// The consolidation decision for `cands` (`computeConsolidation`).
     fn consolidate(&mut self, cands: &[usize], single: bool, cost_ms: &mut u64) -> Option<Kind> {
-        if self.setup.consolidation_precheck && self.hopeless(cands) {
-            *cost_ms += 5 + cands
-                .iter()
-                .map(|c| self.nodes[*c].pods.len() as u64)
-                .sum::<u64>();
-            return None;
-        }
-        let mut claims = self.simulate_removal(cands, cost_ms)?;
+        let fast = if self.setup.consolidation_precheck {
+            self.fast_simulate(cands, cost_ms)
+        } else {
+            Fast::Unknown
+        };
+        let mut claims = match fast {
+            Fast::NoCommand => return None,
+            Fast::Sim(r) => r?,
+            Fast::Unknown => self.simulate_removal(cands, cost_ms)?,
+        };
         if claims.is_empty() {
             return Some(Kind::Delete);
         }

@@ -645,12 +645,18 @@ proptest! {
     fn consolidation_precheck_never_changes_a_decision(
         seed in 0u64..1000,
         spot_to_spot in any::<bool>(),
+        after in prop_oneof![Just("0s"), Just("30s"), Just("2m")],
         rows in proptest::collection::vec(row_strategy(), 1..120),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let pools = nodepool(
-            "general",
-            "        - {key: karpenter.sh/capacity-type, operator: In, values: [spot, on-demand]}\n        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}\n        - {key: karpenter.k8s.aws/instance-cpu, operator: Lt, values: [\"17\"]}",
+        // consolidateAfter > 0 puts freshly touched nodes inside their window: moved pods
+        // must skip them (the destination rule), pending pods need not.
+        let pools = format!(
+            "{}  disruption:\n    consolidationPolicy: WhenEmptyOrUnderutilized\n    consolidateAfter: {after}\n",
+            nodepool(
+                "general",
+                "        - {key: karpenter.sh/capacity-type, operator: In, values: [spot, on-demand]}\n        - {key: karpenter.k8s.aws/instance-category, operator: In, values: [c, m, r]}\n        - {key: karpenter.k8s.aws/instance-cpu, operator: Lt, values: [\"17\"]}",
+            )
         );
         let extra = if spot_to_spot {
             "karpenter: {feature_gates: {SpotToSpotConsolidation: true}}\n"

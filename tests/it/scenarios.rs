@@ -267,7 +267,10 @@ fn ami_rollout_drifts_every_node_outside_business_hours() {
         .collect();
     // A node may go empty (Emptiness) before its drift turn comes; none is left running.
     assert!(!drifted.is_empty());
-    assert!(running.iter().all(|n| n.terminated_ms.is_some()), "old-image nodes left");
+    assert!(
+        running.iter().all(|n| n.terminated_ms.is_some()),
+        "old-image nodes left"
+    );
     assert_eq!(s.terminated_by_reason["drifted"], drifted.len() as u64);
     for d in rec
         .decisions
@@ -275,6 +278,9 @@ fn ami_rollout_drifts_every_node_outside_business_hours() {
         .filter(|d| d["kind"] == "disruption" && d["method"] == "drift")
     {
         let hour = (d["time"].as_f64().unwrap() / 3600.0) % 24.0;
-        assert!(!(9.0..17.0).contains(&hour), "drift during business hours: {d}");
+        assert!(
+            !(9.0..17.0).contains(&hour),
+            "drift during business hours: {d}"
+        );
     }
 }
