@@ -657,9 +657,13 @@ pub struct Engine<'a> {
     /// Nodes whose NodeClaim is `Drifted` (terminated ones are dropped lazily).
     drifted: BTreeSet<usize>,
     /// First fit over the pass order for consolidation passes, and a counter bumped whenever
-    /// a node enters or leaves the pass order (with `state_version` and the time, its key).
+    /// a node enters or leaves the pass order or a pod the pending queue (with
+    /// `state_version` and the time, its key).
     fit: fit::FitIndex,
     layout_version: u64,
+    /// The pass's pending and deleting pods in queue order, and whether all are plain, for
+    /// the first-fit replay (keyed like `fit`).
+    fast_base: Option<(Option<(u64, u64, u64)>, Vec<consolidate::PlanItem>, bool)>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -717,6 +721,7 @@ impl<'a> Engine<'a> {
             drifted: BTreeSet::new(),
             fit: fit::FitIndex::default(),
             layout_version: 0,
+            fast_base: None,
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -1013,6 +1018,7 @@ impl<'a> Engine<'a> {
     }
 
     fn pending_insert(&mut self, key: (Reverse<i32>, u64, u32)) {
+        self.layout_version += 1;
         if self.pending.insert(key)
             && let Some(p) = self.pods.get(&key.2)
         {
@@ -1023,6 +1029,7 @@ impl<'a> Engine<'a> {
     }
 
     pub(crate) fn pending_remove(&mut self, key: &(Reverse<i32>, u64, u32)) {
+        self.layout_version += 1;
         if self.pending.remove(key)
             && let Some(p) = self.pods.get(&key.2)
         {

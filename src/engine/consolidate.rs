@@ -60,6 +60,39 @@ pub struct Queued {
     pub reason: &'static str,
 }
 
+/// A pod of a simulation's batch, as [`Engine::fast_simulate`] replays it.
+#[derive(Debug, Clone)]
+pub struct PlanItem {
+    requests: Resources,
+    constraints: std::sync::Arc<crate::model::PodConstraints>,
+    /// 0 pending, 1 moved (a candidate's), 2 on a deleting node.
+    kind: u8,
+    created: u64,
+    id: u32,
+}
+
+impl PlanItem {
+    fn of(p: &PodInfo, kind: u8) -> PlanItem {
+        PlanItem {
+            requests: p.requests,
+            constraints: p.constraints.clone(),
+            kind,
+            created: p.created,
+            id: p.id,
+        }
+    }
+
+    /// The scheduler's queue order: cpu desc, memory desc, creation, id.
+    fn queue_order(a: &PlanItem, b: &PlanItem) -> std::cmp::Ordering {
+        b.requests
+            .cpu()
+            .cmp(&a.requests.cpu())
+            .then(b.requests.memory().cmp(&a.requests.memory()))
+            .then(a.created.cmp(&b.created))
+            .then(a.id.cmp(&b.id))
+    }
+}
+
 /// What [`Engine::fast_simulate`] found.
 enum Fast {
     /// The batch is not made of plain pods: run the full simulation.
@@ -169,14 +202,9 @@ impl Engine<'_> {
             .filter(|i| self.consolidation_candidate(*i))
             .map(|i| (self.nodes[i].price / self.rdc(i), i))
             .collect();
-        c.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| {
-                self.nodes[a.1]
-                    .name
-                    .as_str()
-                    .cmp(self.nodes[b.1].name.as_str())
-            })
-        });
+        // The Ready part of the pass order is sorted by name: a stable sort by ratio leaves
+        // equal ratios in name order.
+        c.sort_by(|a, b| b.0.total_cmp(&a.0));
         c.into_iter().map(|(_, i)| i).collect()
     }
 
@@ -352,53 +380,61 @@ impl Engine<'_> {
                 && !k.has_topology()
                 && k.ignored.is_none()
         };
-        // (pod, kind): 0 pending, 1 moved (a candidate's), 2 on a deleting node.
-        let mut batch: Vec<(&PodInfo, u8)> = Vec::new();
-        for (_, _, id) in &self.pending {
-            if let Some(p) = self.pods.get(id) {
-                batch.push((&p.arrival.info, 0));
-            }
-        }
-        for c in cands {
-            for pid in &self.nodes[*c].pods {
-                if let Some(p) = self.pods.get(pid) {
-                    batch.push((&p.arrival.info, 1));
+        // The pending pods and the pods of deleting nodes are the same for every candidate of
+        // the pass: sorted once, in queue order (`queue.go`, as the scheduler sorts).
+        self.ensure_fit_index();
+        let key = self.fit.key;
+        if self.fast_base.as_ref().is_none_or(|b| b.0 != key) {
+            let mut base: Vec<PlanItem> = Vec::new();
+            let mut all_plain = true;
+            for (_, _, id) in &self.pending {
+                if let Some(p) = self.pods.get(id) {
+                    all_plain &= plain(&p.arrival.info);
+                    base.push(PlanItem::of(&p.arrival.info, 0));
                 }
             }
-        }
-        for i in &self.disrupting {
-            if !cands.contains(i) {
+            for i in &self.disrupting {
                 for pid in &self.nodes[*i].pods {
                     if let Some(p) = self.pods.get(pid) {
-                        batch.push((&p.arrival.info, 2));
+                        all_plain &= plain(&p.arrival.info);
+                        base.push(PlanItem::of(&p.arrival.info, 2));
                     }
                 }
             }
+            base.sort_by(PlanItem::queue_order);
+            self.fast_base = Some((key, base, all_plain));
         }
-        if !batch.iter().all(|(p, _)| plain(p)) {
+        let Some((_, base, true)) = &self.fast_base else {
             return Fast::Unknown;
+        };
+        let mut mine: Vec<PlanItem> = Vec::new();
+        for c in cands {
+            for pid in &self.nodes[*c].pods {
+                if let Some(p) = self.pods.get(pid) {
+                    if !plain(&p.arrival.info) {
+                        return Fast::Unknown;
+                    }
+                    mine.push(PlanItem::of(&p.arrival.info, 1));
+                }
+            }
         }
-        // Queue order (`queue.go`), as the scheduler sorts.
-        batch.sort_by(|(a, _), (b, _)| {
-            b.requests
-                .cpu()
-                .cmp(&a.requests.cpu())
-                .then(b.requests.memory().cmp(&a.requests.memory()))
-                .then(a.created.cmp(&b.created))
-                .then(a.id.cmp(&b.id))
-        });
-        let plan: Vec<(Resources, Vec<crate::model::Toleration>, u8)> = batch
-            .iter()
-            .map(|(p, k)| (p.requests, p.constraints.tolerations.clone(), *k))
-            .collect();
+        mine.sort_by(PlanItem::queue_order);
+        // Both in queue order: merge.
+        let mut plan: Vec<PlanItem> = Vec::with_capacity(base.len() + mine.len());
+        let (mut i, mut j) = (0, 0);
+        while i < base.len() || j < mine.len() {
+            let take_base = j >= mine.len()
+                || (i < base.len()
+                    && PlanItem::queue_order(&base[i], &mine[j]) != std::cmp::Ordering::Greater);
+            if take_base {
+                plan.push(base[i].clone());
+                i += 1;
+            } else {
+                plan.push(mine[j].clone());
+                j += 1;
+            }
+        }
         let cost = 5 + plan.len() as u64;
-        self.ensure_fit_index();
-        // Requests that fit no node even before the candidates are taken out are left over
-        // whatever the replay does.
-        let hopeless_req: Vec<bool> = plan
-            .iter()
-            .map(|(req, tol, kind)| tol.is_empty() && !self.fit.fits_at_build(req, *kind == 1))
-            .collect();
         for c in cands {
             if let Some(&k) = self.fit.leaf_of.get(c) {
                 self.fit.exclude(k);
@@ -407,15 +443,12 @@ impl Engine<'_> {
         let mut reached: Vec<usize> = Vec::new();
         let mut left = Resources::ZERO;
         let mut left_pending = false;
-        let mut any_left = false;
+        let mut moved_left = false;
+        let mut pending_left: Vec<(Resources, Vec<crate::model::Toleration>)> = Vec::new();
         let mut moved_to_uninitialized = false;
-        for ((req, tol, kind), nowhere) in plan.iter().zip(&hopeless_req) {
-            let found = if *nowhere {
-                None
-            } else {
-                self.fit.first_fit(req, tol, *kind == 1)
-            };
-            match found {
+        for item in &plan {
+            let (req, tol, kind) = (&item.requests, &item.constraints.tolerations, &item.kind);
+            match self.fit.first_fit(req, tol, *kind == 1) {
                 Some(k) => {
                     if *kind == 1 && !self.fit.leaves[k].initialized {
                         moved_to_uninitialized = true;
@@ -425,9 +458,13 @@ impl Engine<'_> {
                     reached.push(k);
                 }
                 None => {
-                    any_left = true;
-                    left_pending |= *kind == 0;
-                    left.add_assign(req);
+                    if *kind == 0 {
+                        left_pending = true;
+                        pending_left.push((*req, tol.to_vec()));
+                    } else {
+                        moved_left = true;
+                        left.add_assign(req);
+                    }
                 }
             }
         }
@@ -436,7 +473,22 @@ impl Engine<'_> {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
-        if any_left && !left_pending && self.leftovers_hopeless(cands, &left) {
+        // Moved or deleting pods left over need new NodeClaims (or fail): any NodeClaim
+        // holding them holds at least them, whatever pending pods join it.
+        if moved_left && self.leftovers_hopeless(cands, &left) {
+            *cost_ms += cost;
+            return Fast::NoCommand;
+        }
+        // Only pending pods are left over: if one of them surely gets a new NodeClaim, the
+        // simulation has one or more, and Spot candidates can then only be replaced
+        // Spot-to-Spot.
+        if left_pending
+            && !moved_left
+            && self.spot_to_spot_only(cands)
+            && pending_left
+                .iter()
+                .any(|(req, tol)| self.surely_claims(req, tol))
+        {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
@@ -446,11 +498,10 @@ impl Engine<'_> {
         Fast::Sim(self.simulate_on(cands, cost_ms, true, false, Some(only)))
     }
 
-    /// Moved or deleting pods needing `left` of new capacity cannot make a command: no
-    /// instance type holds them for less than the candidates cost, or the candidates are all
-    /// Spot, a Spot replacement is possible, and Spot-to-Spot is off.
-    fn leftovers_hopeless(&self, cands: &[usize], left: &Resources) -> bool {
-        if !self.setup.settings.spot_to_spot
+    /// All candidates are Spot, every NodePool may launch Spot and Spot-to-Spot is off: a
+    /// simulation that needs any new NodeClaim cannot make a command.
+    fn spot_to_spot_only(&self, cands: &[usize]) -> bool {
+        !self.setup.settings.spot_to_spot
             && cands
                 .iter()
                 .all(|c| self.nodes[*c].capacity_type == labels::SPOT)
@@ -458,7 +509,33 @@ impl Engine<'_> {
                 .templates()
                 .iter()
                 .all(|t| t.requirements.allows(labels::CAPACITY_TYPE, labels::SPOT))
-        {
+    }
+
+    /// A plain pending pod with `req` and `tol` that fits no existing node surely gets a new
+    /// NodeClaim: some NodePool without limits or minValues, whose taints it tolerates, has an
+    /// instance type with an available offering that holds it with the DaemonSet overhead.
+    fn surely_claims(&self, req: &Resources, tol: &[crate::model::Toleration]) -> bool {
+        self.templates().iter().any(|t| {
+            t.limits.is_none()
+                && !t.requirements.has_min_values()
+                && crate::model::untolerated(&t.taints, tol).is_none()
+                && t.candidates.iter().any(|i| {
+                    let it = &t.instance_types[*i as usize];
+                    let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
+                    req.fits_with(&g.overhead, &it.allocatable)
+                        && it
+                            .offerings
+                            .iter()
+                            .any(|o| it.offering_ok(o, &t.requirements, &self.unavailable))
+                })
+        })
+    }
+
+    /// Moved or deleting pods needing `left` of new capacity cannot make a command: no
+    /// instance type holds them for less than the candidates cost, or the candidates are all
+    /// Spot, a Spot replacement is possible, and Spot-to-Spot is off.
+    fn leftovers_hopeless(&self, cands: &[usize], left: &Resources) -> bool {
+        if self.spot_to_spot_only(cands) {
             return true;
         }
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();

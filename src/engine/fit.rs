@@ -5,7 +5,10 @@
 //! it tolerates and, for a pod moved by consolidation, that is not inside its consolidateAfter
 //! window. [`FitIndex`] answers that query with a segment tree of the free cpu, memory and pod
 //! slots (over all nodes and over the nodes outside their window), so a consolidation pass can
-//! replay the scheduler's placements for every candidate without walking every node.
+//! replay the scheduler's placements for every candidate without walking every node. The
+//! requests of pods without tolerations (pods come in few shapes) get exact pruning: each tree
+//! node keeps a bit per such request, set when some leaf below holds it, so a query goes
+//! straight down to its first fit, or stops at the root.
 //!
 //! Owns: the tree and its undo log. May not: decide anything; the caller replays and judges.
 
@@ -31,6 +34,20 @@ pub struct Leaf {
     pub excluded: bool,
 }
 
+/// A leaf as it was before a change, for [`FitIndex::undo`].
+#[derive(Debug, Clone, Copy)]
+struct Logged {
+    leaf: usize,
+    free: Resources,
+    excluded: bool,
+    all: [i64; DIMS],
+    warm: [i64; DIMS],
+    mask_all: u64,
+    mask_warm: u64,
+    /// Shapes registered when it was logged (later ones are recomputed on undo).
+    shapes: usize,
+}
+
 /// The index of one consolidation pass (valid while the cluster state and time are unchanged).
 #[derive(Debug, Default)]
 pub struct FitIndex {
@@ -43,10 +60,20 @@ pub struct FitIndex {
     all: Vec<[i64; DIMS]>,
     warm: Vec<[i64; DIMS]>,
     /// (leaf, previous free, previous excluded) for [`FitIndex::undo`].
-    log: Vec<(usize, Resources, bool)>,
-    /// [`FitIndex::fits_at_build`] answers of this pass.
-    at_build: rustc_hash::FxHashMap<(Resources, bool), bool>,
+    log: Vec<Logged>,
+    /// Requests with a bit in the masks (pods without tolerations), at most [`MAX_SHAPES`].
+    shapes: Vec<Resources>,
+    shape_of: rustc_hash::FxHashMap<Resources, u32>,
+    /// Per tree node: the shapes some leaf below holds (all leaves; leaves outside their
+    /// window).
+    mask_all: Vec<u64>,
+    mask_warm: Vec<u64>,
+    /// Per leaf: a pod without tolerations may land there (no untolerated taint).
+    untainted: Vec<bool>,
 }
+
+/// Shapes with exact pruning per pass (one bit each).
+const MAX_SHAPES: usize = 64;
 
 fn dims(r: &Resources) -> [i64; DIMS] {
     [r.0[0], r.0[1], r.0[2]]
@@ -81,9 +108,16 @@ impl FitIndex {
             self.all[v] = max3(self.all[2 * v], self.all[2 * v + 1]);
             self.warm[v] = max3(self.warm[2 * v], self.warm[2 * v + 1]);
         }
+        self.untainted = leaves
+            .iter()
+            .map(|l| untolerated(&l.taints, &[]).is_none())
+            .collect();
         self.leaves = leaves;
         self.log.clear();
-        self.at_build.clear();
+        self.shapes.clear();
+        self.shape_of.clear();
+        self.mask_all = vec![0; 2 * size];
+        self.mask_warm = vec![0; 2 * size];
         self.key = Some(key);
     }
 
@@ -95,47 +129,132 @@ impl FitIndex {
         (d, if l.cooling { NONE } else { d })
     }
 
-    fn refresh(&mut self, k: usize) {
-        let (a, w) = Self::leaf_aggs(&self.leaves[k]);
+    /// Writes leaf `k`'s aggregates and updates its ancestors (stopping where nothing changes).
+    fn set_leaf(&mut self, k: usize, a: [i64; DIMS], w: [i64; DIMS], ma: u64, mw: u64) {
         let mut v = self.size + k;
         self.all[v] = a;
         self.warm[v] = w;
+        self.mask_all[v] = ma;
+        self.mask_warm[v] = mw;
         while v > 1 {
             v /= 2;
-            self.all[v] = max3(self.all[2 * v], self.all[2 * v + 1]);
-            self.warm[v] = max3(self.warm[2 * v], self.warm[2 * v + 1]);
+            let all = max3(self.all[2 * v], self.all[2 * v + 1]);
+            let warm = max3(self.warm[2 * v], self.warm[2 * v + 1]);
+            let ma = self.mask_all[2 * v] | self.mask_all[2 * v + 1];
+            let mw = self.mask_warm[2 * v] | self.mask_warm[2 * v + 1];
+            if all == self.all[v]
+                && warm == self.warm[v]
+                && ma == self.mask_all[v]
+                && mw == self.mask_warm[v]
+            {
+                break; // nothing above changes either
+            }
+            self.all[v] = all;
+            self.warm[v] = warm;
+            self.mask_all[v] = ma;
+            self.mask_warm[v] = mw;
         }
+    }
+
+    fn logged(&self, k: usize) -> Logged {
+        let v = self.size + k;
+        let l = &self.leaves[k];
+        Logged {
+            leaf: k,
+            free: l.free,
+            excluded: l.excluded,
+            all: self.all[v],
+            warm: self.warm[v],
+            mask_all: self.mask_all[v],
+            mask_warm: self.mask_warm[v],
+            shapes: self.shapes.len(),
+        }
+    }
+
+    /// The bit of `req`, registering it (one pass over the leaves) while bits are left.
+    fn shape(&mut self, req: &Resources) -> Option<u32> {
+        if let Some(&b) = self.shape_of.get(req) {
+            return Some(b);
+        }
+        if self.shapes.len() >= MAX_SHAPES {
+            return None;
+        }
+        let b = self.shapes.len() as u32;
+        self.shapes.push(*req);
+        self.shape_of.insert(*req, b);
+        for k in 0..self.leaves.len() {
+            let l = &self.leaves[k];
+            if !l.excluded && self.untainted[k] && req.fits(&l.free) {
+                self.mask_all[self.size + k] |= 1 << b;
+                if !l.cooling {
+                    self.mask_warm[self.size + k] |= 1 << b;
+                }
+            }
+        }
+        for v in (1..self.size).rev() {
+            self.mask_all[v] = self.mask_all[2 * v] | self.mask_all[2 * v + 1];
+            self.mask_warm[v] = self.mask_warm[2 * v] | self.mask_warm[2 * v + 1];
+        }
+        Some(b)
     }
 
     /// Takes leaf `k` out of the replay (until [`FitIndex::undo`]).
     pub fn exclude(&mut self, k: usize) {
-        let l = &self.leaves[k];
-        self.log.push((k, l.free, l.excluded));
+        self.log.push(self.logged(k));
         self.leaves[k].excluded = true;
-        self.refresh(k);
+        self.set_leaf(k, NONE, NONE, 0, 0);
     }
 
     /// Places `req` on leaf `k` (until [`FitIndex::undo`]).
     pub fn take(&mut self, k: usize, req: &Resources) {
-        let l = &self.leaves[k];
-        self.log.push((k, l.free, l.excluded));
+        self.log.push(self.logged(k));
         self.leaves[k].free.sub_assign(req);
-        self.refresh(k);
+        let v = self.size + k;
+        let (a, w) = Self::leaf_aggs(&self.leaves[k]);
+        // Less room: only shapes that fitted before can still fit.
+        let free = self.leaves[k].free;
+        let mut ma = self.mask_all[v];
+        let mut bits = ma;
+        while bits != 0 {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if !self.shapes[b].fits(&free) {
+                ma &= !(1 << b);
+            }
+        }
+        let mw = if self.leaves[k].cooling { 0 } else { ma };
+        self.set_leaf(k, a, w, ma, mw);
     }
 
     /// Restores every leaf changed since the build or the last undo.
     pub fn undo(&mut self) {
-        while let Some((k, free, excluded)) = self.log.pop() {
-            self.leaves[k].free = free;
-            self.leaves[k].excluded = excluded;
-            self.refresh(k);
+        while let Some(e) = self.log.pop() {
+            let k = e.leaf;
+            self.leaves[k].free = e.free;
+            self.leaves[k].excluded = e.excluded;
+            let (mut ma, mut mw) = (e.mask_all, e.mask_warm);
+            if e.shapes < self.shapes.len() {
+                // Shapes registered since: their bits for the restored leaf.
+                let l = &self.leaves[k];
+                if !l.excluded && self.untainted[k] {
+                    for b in e.shapes..self.shapes.len() {
+                        if self.shapes[b].fits(&l.free) {
+                            ma |= 1 << b;
+                            if !l.cooling {
+                                mw |= 1 << b;
+                            }
+                        }
+                    }
+                }
+            }
+            self.set_leaf(k, e.all, e.warm, ma, mw);
         }
     }
 
     /// The first leaf, in pass order, that holds `req`, whose taints `tolerations` tolerate,
     /// and that is not cooling when `moving`.
     pub fn first_fit(
-        &self,
+        &mut self,
         req: &Resources,
         tolerations: &[Toleration],
         moving: bool,
@@ -143,6 +262,39 @@ impl FitIndex {
         if self.leaves.is_empty() {
             return None;
         }
+        if tolerations.is_empty()
+            && let Some(b) = self.shape(req)
+        {
+            let masks = if moving {
+                &self.mask_warm
+            } else {
+                &self.mask_all
+            };
+            let bit = 1u64 << b;
+            if masks[1] & bit == 0 {
+                return None;
+            }
+            let mut v = 1;
+            while v < self.size {
+                v = if masks[2 * v] & bit != 0 {
+                    2 * v
+                } else {
+                    2 * v + 1
+                };
+            }
+            return Some(v - self.size);
+        }
+        self.first_fit_walk(req, tolerations, moving)
+    }
+
+    /// First fit by walking the tree with the cpu/memory/pods maxima (pods with tolerations,
+    /// or beyond the shapes with bits).
+    fn first_fit_walk(
+        &self,
+        req: &Resources,
+        tolerations: &[Toleration],
+        moving: bool,
+    ) -> Option<usize> {
         let tree = if moving { &self.warm } else { &self.all };
         let need = dims(req);
         // Depth-first, left to right, pruning subtrees whose maxima cannot hold the request.
@@ -173,19 +325,6 @@ impl FitIndex {
         }
         None
     }
-
-    /// Whether `req` (from a pod without tolerations) fits some leaf of the index as built,
-    /// before any exclusion or placement: a request that fits nowhere then fits nowhere in any
-    /// replay of the pass either (replays only take capacity away). Cached per pass.
-    pub fn fits_at_build(&mut self, req: &Resources, moving: bool) -> bool {
-        debug_assert!(self.log.is_empty());
-        if let Some(&f) = self.at_build.get(&(*req, moving)) {
-            return f;
-        }
-        let f = self.first_fit(req, &[], moving).is_some();
-        self.at_build.insert((*req, moving), f);
-        f
-    }
 }
 
 #[cfg(test)]
@@ -215,7 +354,15 @@ mod tests {
         fn tree_first_fit_equals_the_linear_walk(
             nodes in prop::collection::vec((0i64..8, 0i64..8, 0i64..4, any::<bool>(), any::<bool>()), 0..40),
             ops in prop::collection::vec((0i64..6, 0i64..6, 0i64..3, any::<bool>(), 0usize..40), 0..60),
+            walk in any::<bool>(),
         ) {
+            // A pod with a toleration takes the walk; one without, the shape bits (up to 64
+            // distinct requests, then the walk again).
+            let tol = if walk {
+                vec![Toleration { key: None, exists: true, value: None, effect: None }]
+            } else {
+                Vec::new()
+            };
             let leaves: Vec<Leaf> = nodes
                 .iter()
                 .enumerate()
@@ -232,12 +379,12 @@ mod tests {
             ix.build((0, 0, 0), leaves.clone());
             let before: Vec<Option<usize>> = ops
                 .iter()
-                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &[], *mv))
+                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &tol, *mv))
                 .collect();
             let mut shadow = leaves.clone();
             for (c, m, p, mv, x) in &ops {
                 let req = res(*c, *m, *p);
-                let got = ix.first_fit(&req, &[], *mv);
+                let got = ix.first_fit(&req, &tol, *mv);
                 prop_assert_eq!(got, linear(&shadow, &req, *mv));
                 if let Some(k) = got {
                     ix.take(k, &req);
@@ -251,7 +398,7 @@ mod tests {
             ix.undo();
             let after: Vec<Option<usize>> = ops
                 .iter()
-                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &[], *mv))
+                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &tol, *mv))
                 .collect();
             prop_assert_eq!(before, after);
         }
