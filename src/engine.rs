@@ -663,7 +663,7 @@ pub struct Engine<'a> {
     layout_version: u64,
     /// The pass's pending and deleting pods in queue order, and whether all are plain, for
     /// the first-fit replay (keyed like `fit`).
-    fast_base: Option<(Option<(u64, u64, u64)>, Vec<consolidate::PlanItem>, bool)>,
+    fast_base: Option<consolidate::FastBase>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,

@@ -60,6 +60,10 @@ pub struct Queued {
     pub reason: &'static str,
 }
 
+/// A pass's pending and deleting pods in queue order, whether all are plain, and the key of
+/// the pass (as the first-fit index's).
+pub type FastBase = (Option<(u64, u64, u64)>, Vec<PlanItem>, bool);
+
 /// A pod of a simulation's batch, as [`Engine::fast_simulate`] replays it.
 #[derive(Debug, Clone)]
 pub struct PlanItem {
@@ -419,22 +423,7 @@ impl Engine<'_> {
             }
         }
         mine.sort_by(PlanItem::queue_order);
-        // Both in queue order: merge.
-        let mut plan: Vec<PlanItem> = Vec::with_capacity(base.len() + mine.len());
-        let (mut i, mut j) = (0, 0);
-        while i < base.len() || j < mine.len() {
-            let take_base = j >= mine.len()
-                || (i < base.len()
-                    && PlanItem::queue_order(&base[i], &mine[j]) != std::cmp::Ordering::Greater);
-            if take_base {
-                plan.push(base[i].clone());
-                i += 1;
-            } else {
-                plan.push(mine[j].clone());
-                j += 1;
-            }
-        }
-        let cost = 5 + plan.len() as u64;
+        let cost = 5 + (base.len() + mine.len()) as u64;
         for c in cands {
             if let Some(&k) = self.fit.leaf_of.get(c) {
                 self.fit.exclude(k);
@@ -446,11 +435,23 @@ impl Engine<'_> {
         let mut moved_left = false;
         let mut pending_left: Vec<(Resources, Vec<crate::model::Toleration>)> = Vec::new();
         let mut moved_to_uninitialized = false;
-        for item in &plan {
-            let (req, tol, kind) = (&item.requests, &item.constraints.tolerations, &item.kind);
-            match self.fit.first_fit(req, tol, *kind == 1) {
+        // Both lists are in queue order: replay their merge.
+        let (mut i, mut j) = (0, 0);
+        while i < base.len() || j < mine.len() {
+            let item = if j >= mine.len()
+                || (i < base.len()
+                    && PlanItem::queue_order(&base[i], &mine[j]) != std::cmp::Ordering::Greater)
+            {
+                i += 1;
+                &base[i - 1]
+            } else {
+                j += 1;
+                &mine[j - 1]
+            };
+            let (req, tol, kind) = (&item.requests, &item.constraints.tolerations, item.kind);
+            match self.fit.first_fit(req, tol, kind == 1) {
                 Some(k) => {
-                    if *kind == 1 && !self.fit.leaves[k].initialized {
+                    if kind == 1 && !self.fit.leaves[k].initialized {
                         moved_to_uninitialized = true;
                         break;
                     }
@@ -458,7 +459,7 @@ impl Engine<'_> {
                     reached.push(k);
                 }
                 None => {
-                    if *kind == 0 {
+                    if kind == 0 {
                         left_pending = true;
                         pending_left.push((*req, tol.to_vec()));
                     } else {

@@ -19,6 +19,9 @@ use crate::resources::Resources;
 const DIMS: usize = 3;
 const NONE: [i64; DIMS] = [i64::MIN; DIMS];
 
+/// Shapes with exact pruning per pass (one bit each).
+const MAX_SHAPES: usize = 64;
+
 /// One node in pass order.
 #[derive(Debug, Clone)]
 pub struct Leaf {
@@ -34,16 +37,42 @@ pub struct Leaf {
     pub excluded: bool,
 }
 
+/// What a tree node knows of the leaves below it: the maxima of free cpu, memory and pod
+/// slots, and the shapes some leaf holds; over all leaves and over leaves outside their
+/// window. One cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Agg {
+    all: [i64; DIMS],
+    warm: [i64; DIMS],
+    mask_all: u64,
+    mask_warm: u64,
+}
+
+const EMPTY: Agg = Agg {
+    all: NONE,
+    warm: NONE,
+    mask_all: 0,
+    mask_warm: 0,
+};
+
+impl Agg {
+    fn join(a: &Agg, b: &Agg) -> Agg {
+        Agg {
+            all: max3(a.all, b.all),
+            warm: max3(a.warm, b.warm),
+            mask_all: a.mask_all | b.mask_all,
+            mask_warm: a.mask_warm | b.mask_warm,
+        }
+    }
+}
+
 /// A leaf as it was before a change, for [`FitIndex::undo`].
 #[derive(Debug, Clone, Copy)]
 struct Logged {
     leaf: usize,
     free: Resources,
     excluded: bool,
-    all: [i64; DIMS],
-    warm: [i64; DIMS],
-    mask_all: u64,
-    mask_warm: u64,
+    agg: Agg,
     /// Shapes registered when it was logged (later ones are recomputed on undo).
     shapes: usize,
 }
@@ -57,23 +86,14 @@ pub struct FitIndex {
     /// Engine node index → leaf.
     pub leaf_of: rustc_hash::FxHashMap<usize, usize>,
     size: usize,
-    all: Vec<[i64; DIMS]>,
-    warm: Vec<[i64; DIMS]>,
-    /// (leaf, previous free, previous excluded) for [`FitIndex::undo`].
+    tree: Vec<Agg>,
     log: Vec<Logged>,
     /// Requests with a bit in the masks (pods without tolerations), at most [`MAX_SHAPES`].
     shapes: Vec<Resources>,
     shape_of: rustc_hash::FxHashMap<Resources, u32>,
-    /// Per tree node: the shapes some leaf below holds (all leaves; leaves outside their
-    /// window).
-    mask_all: Vec<u64>,
-    mask_warm: Vec<u64>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
 }
-
-/// Shapes with exact pruning per pass (one bit each).
-const MAX_SHAPES: usize = 64;
 
 fn dims(r: &Resources) -> [i64; DIMS] {
     [r.0[0], r.0[1], r.0[2]]
@@ -92,21 +112,25 @@ impl FitIndex {
     pub fn build(&mut self, key: (u64, u64, u64), leaves: Vec<Leaf>) {
         let size = leaves.len().next_power_of_two().max(1);
         self.size = size;
-        self.all = vec![NONE; 2 * size];
-        self.warm = vec![NONE; 2 * size];
+        self.tree = vec![EMPTY; 2 * size];
         self.leaf_of = leaves
             .iter()
             .enumerate()
             .map(|(k, l)| (l.node, k))
             .collect();
         for (k, l) in leaves.iter().enumerate() {
-            let (a, w) = Self::leaf_aggs(l);
-            self.all[size + k] = a;
-            self.warm[size + k] = w;
+            if !l.excluded {
+                let d = dims(&l.free);
+                self.tree[size + k] = Agg {
+                    all: d,
+                    warm: if l.cooling { NONE } else { d },
+                    mask_all: 0,
+                    mask_warm: 0,
+                };
+            }
         }
         for v in (1..size).rev() {
-            self.all[v] = max3(self.all[2 * v], self.all[2 * v + 1]);
-            self.warm[v] = max3(self.warm[2 * v], self.warm[2 * v + 1]);
+            self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
         }
         self.untainted = leaves
             .iter()
@@ -116,57 +140,30 @@ impl FitIndex {
         self.log.clear();
         self.shapes.clear();
         self.shape_of.clear();
-        self.mask_all = vec![0; 2 * size];
-        self.mask_warm = vec![0; 2 * size];
         self.key = Some(key);
     }
 
-    fn leaf_aggs(l: &Leaf) -> ([i64; DIMS], [i64; DIMS]) {
-        if l.excluded {
-            return (NONE, NONE);
-        }
-        let d = dims(&l.free);
-        (d, if l.cooling { NONE } else { d })
-    }
-
-    /// Writes leaf `k`'s aggregates and updates its ancestors (stopping where nothing changes).
-    fn set_leaf(&mut self, k: usize, a: [i64; DIMS], w: [i64; DIMS], ma: u64, mw: u64) {
+    /// Writes leaf `k`'s aggregate and updates its ancestors (stopping where nothing changes).
+    fn set_leaf(&mut self, k: usize, agg: Agg) {
         let mut v = self.size + k;
-        self.all[v] = a;
-        self.warm[v] = w;
-        self.mask_all[v] = ma;
-        self.mask_warm[v] = mw;
+        self.tree[v] = agg;
         while v > 1 {
             v /= 2;
-            let all = max3(self.all[2 * v], self.all[2 * v + 1]);
-            let warm = max3(self.warm[2 * v], self.warm[2 * v + 1]);
-            let ma = self.mask_all[2 * v] | self.mask_all[2 * v + 1];
-            let mw = self.mask_warm[2 * v] | self.mask_warm[2 * v + 1];
-            if all == self.all[v]
-                && warm == self.warm[v]
-                && ma == self.mask_all[v]
-                && mw == self.mask_warm[v]
-            {
+            let joined = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
+            if joined == self.tree[v] {
                 break; // nothing above changes either
             }
-            self.all[v] = all;
-            self.warm[v] = warm;
-            self.mask_all[v] = ma;
-            self.mask_warm[v] = mw;
+            self.tree[v] = joined;
         }
     }
 
     fn logged(&self, k: usize) -> Logged {
-        let v = self.size + k;
         let l = &self.leaves[k];
         Logged {
             leaf: k,
             free: l.free,
             excluded: l.excluded,
-            all: self.all[v],
-            warm: self.warm[v],
-            mask_all: self.mask_all[v],
-            mask_warm: self.mask_warm[v],
+            agg: self.tree[self.size + k],
             shapes: self.shapes.len(),
         }
     }
@@ -185,15 +182,18 @@ impl FitIndex {
         for k in 0..self.leaves.len() {
             let l = &self.leaves[k];
             if !l.excluded && self.untainted[k] && req.fits(&l.free) {
-                self.mask_all[self.size + k] |= 1 << b;
+                let a = &mut self.tree[self.size + k];
+                a.mask_all |= 1 << b;
                 if !l.cooling {
-                    self.mask_warm[self.size + k] |= 1 << b;
+                    a.mask_warm |= 1 << b;
                 }
             }
         }
         for v in (1..self.size).rev() {
-            self.mask_all[v] = self.mask_all[2 * v] | self.mask_all[2 * v + 1];
-            self.mask_warm[v] = self.mask_warm[2 * v] | self.mask_warm[2 * v + 1];
+            let (l, r) = (self.tree[2 * v], self.tree[2 * v + 1]);
+            let a = &mut self.tree[v];
+            a.mask_all = l.mask_all | r.mask_all;
+            a.mask_warm = l.mask_warm | r.mask_warm;
         }
         Some(b)
     }
@@ -202,28 +202,35 @@ impl FitIndex {
     pub fn exclude(&mut self, k: usize) {
         self.log.push(self.logged(k));
         self.leaves[k].excluded = true;
-        self.set_leaf(k, NONE, NONE, 0, 0);
+        self.set_leaf(k, EMPTY);
     }
 
     /// Places `req` on leaf `k` (until [`FitIndex::undo`]).
     pub fn take(&mut self, k: usize, req: &Resources) {
         self.log.push(self.logged(k));
-        self.leaves[k].free.sub_assign(req);
-        let v = self.size + k;
-        let (a, w) = Self::leaf_aggs(&self.leaves[k]);
+        let l = &mut self.leaves[k];
+        l.free.sub_assign(req);
+        let (free, cooling) = (l.free, l.cooling);
+        let d = dims(&free);
         // Less room: only shapes that fitted before can still fit.
-        let free = self.leaves[k].free;
-        let mut ma = self.mask_all[v];
-        let mut bits = ma;
+        let mut mask = self.tree[self.size + k].mask_all;
+        let mut bits = mask;
         while bits != 0 {
             let b = bits.trailing_zeros() as usize;
             bits &= bits - 1;
             if !self.shapes[b].fits(&free) {
-                ma &= !(1 << b);
+                mask &= !(1 << b);
             }
         }
-        let mw = if self.leaves[k].cooling { 0 } else { ma };
-        self.set_leaf(k, a, w, ma, mw);
+        self.set_leaf(
+            k,
+            Agg {
+                all: d,
+                warm: if cooling { NONE } else { d },
+                mask_all: mask,
+                mask_warm: if cooling { 0 } else { mask },
+            },
+        );
     }
 
     /// Restores every leaf changed since the build or the last undo.
@@ -232,22 +239,20 @@ impl FitIndex {
             let k = e.leaf;
             self.leaves[k].free = e.free;
             self.leaves[k].excluded = e.excluded;
-            let (mut ma, mut mw) = (e.mask_all, e.mask_warm);
-            if e.shapes < self.shapes.len() {
+            let mut agg = e.agg;
+            let l = &self.leaves[k];
+            if e.shapes < self.shapes.len() && !l.excluded && self.untainted[k] {
                 // Shapes registered since: their bits for the restored leaf.
-                let l = &self.leaves[k];
-                if !l.excluded && self.untainted[k] {
-                    for b in e.shapes..self.shapes.len() {
-                        if self.shapes[b].fits(&l.free) {
-                            ma |= 1 << b;
-                            if !l.cooling {
-                                mw |= 1 << b;
-                            }
+                for b in e.shapes..self.shapes.len() {
+                    if self.shapes[b].fits(&l.free) {
+                        agg.mask_all |= 1 << b;
+                        if !l.cooling {
+                            agg.mask_warm |= 1 << b;
                         }
                     }
                 }
             }
-            self.set_leaf(k, e.all, e.warm, ma, mw);
+            self.set_leaf(k, agg);
         }
     }
 
@@ -265,18 +270,14 @@ impl FitIndex {
         if tolerations.is_empty()
             && let Some(b) = self.shape(req)
         {
-            let masks = if moving {
-                &self.mask_warm
-            } else {
-                &self.mask_all
-            };
             let bit = 1u64 << b;
-            if masks[1] & bit == 0 {
+            let has = |a: &Agg| (if moving { a.mask_warm } else { a.mask_all }) & bit != 0;
+            if !has(&self.tree[1]) {
                 return None;
             }
             let mut v = 1;
             while v < self.size {
-                v = if masks[2 * v] & bit != 0 {
+                v = if has(&self.tree[2 * v]) {
                     2 * v
                 } else {
                     2 * v + 1
@@ -295,7 +296,6 @@ impl FitIndex {
         tolerations: &[Toleration],
         moving: bool,
     ) -> Option<usize> {
-        let tree = if moving { &self.warm } else { &self.all };
         let need = dims(req);
         // Depth-first, left to right, pruning subtrees whose maxima cannot hold the request.
         // The stack never holds more than one pending right sibling per level.
@@ -305,7 +305,8 @@ impl FitIndex {
         while top > 0 {
             top -= 1;
             let v = stack[top];
-            if !covers(tree[v], need) {
+            let a = &self.tree[v];
+            if !covers(if moving { a.warm } else { a.all }, need) {
                 continue;
             }
             if v >= self.size {
