@@ -358,14 +358,9 @@ impl<'a> Scheduler<'a> {
     pub fn solve(mut self, pods: &[&PodInfo]) -> SolveResult {
         // Queue order (queue.go): cpu desc, memory desc, creation asc, uid (our pod id) asc.
         let mut queue: std::collections::VecDeque<&PodInfo> = pods.iter().copied().collect();
-        queue.make_contiguous().sort_by(|a, b| {
-            b.requests
-                .cpu()
-                .cmp(&a.requests.cpu())
-                .then(b.requests.memory().cmp(&a.requests.memory()))
-                .then(a.created.cmp(&b.created))
-                .then(a.id.cmp(&b.id))
-        });
+        queue
+            .make_contiguous()
+            .sort_by_key(|p| queue_key(&p.requests, p.created, p.id));
         let mut last_len: FxHashMap<u32, usize> = FxHashMap::default();
         let mut errors: FxHashMap<u32, String> = FxHashMap::default();
         let mut existing_assign: Vec<(u32, usize)> = Vec::new();
@@ -994,6 +989,22 @@ struct ClaimUpdate {
 
 /// `SatisfiesMinValues`: for each requirement with minValues, the options must span that many
 /// distinct values of the key. Returns (key, needed, available) of the first failure.
+/// The scheduler's queue order (`queue.go`): cpu descending, memory descending, creation,
+/// then uid (karpsim's pod id).
+pub fn queue_key(
+    requests: &Resources,
+    created: u64,
+    id: u32,
+) -> (std::cmp::Reverse<i64>, std::cmp::Reverse<i64>, u64, u32) {
+    use std::cmp::Reverse;
+    (
+        Reverse(requests.cpu()),
+        Reverse(requests.memory()),
+        created,
+        id,
+    )
+}
+
 pub fn satisfies_min_values(
     its: &[InstanceType],
     options: &[u32],

@@ -86,14 +86,13 @@ impl PlanItem {
         }
     }
 
-    /// The scheduler's queue order: cpu desc, memory desc, creation, id.
+    /// The scheduler's queue order.
     fn queue_order(a: &PlanItem, b: &PlanItem) -> std::cmp::Ordering {
-        b.requests
-            .cpu()
-            .cmp(&a.requests.cpu())
-            .then(b.requests.memory().cmp(&a.requests.memory()))
-            .then(a.created.cmp(&b.created))
-            .then(a.id.cmp(&b.id))
+        crate::scheduler::queue_key(&a.requests, a.created, a.id).cmp(&crate::scheduler::queue_key(
+            &b.requests,
+            b.created,
+            b.id,
+        ))
     }
 }
 

@@ -19,7 +19,6 @@
 //!   from its start until its rollback or their deletion. Instants are compared strictly, so a
 //!   deletion logged at the very same millisecond as a command does not count against it.
 
-use karpsim::cli::{prepare, simulate_in_memory};
 use karpsim::engine::{MemoryRecorder, NodeRecord};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -256,27 +255,15 @@ fn write_and_run(
     pdbs: Option<&str>,
 ) -> MemoryRecorder {
     let docs: Vec<String> = pools.iter().map(|(n, p)| p.yaml(n)).collect();
-    std::fs::write(
-        dir.join("np.yaml"),
-        format!("{NODECLASS}---\n{}", docs.join("---\n")),
+    crate::run_scenario_files(
+        dir,
+        &format!("{NODECLASS}---\n{}", docs.join("---\n")),
+        trace,
+        pdbs,
+        &format!("name: budgets\nseed: {seed}\nduration: 90m\n"),
+        "",
     )
-    .unwrap();
-    std::fs::write(dir.join("trace.csv"), trace).unwrap();
-    let pdb_line = match pdbs {
-        Some(p) => {
-            std::fs::write(dir.join("pdbs.yaml"), p).unwrap();
-            ", pdbs: pdbs.yaml"
-        }
-        None => "",
-    };
-    let path = dir.join("s.yaml");
-    std::fs::write(
-        &path,
-        format!("name: budgets\nseed: {seed}\nduration: 90m\nnodepools: np.yaml\nworkload: {{pods: trace.csv{pdb_line}}}\n"),
-    )
-    .unwrap();
-    let p = prepare(&path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
-    simulate_in_memory(&p, &p.compiled.setup).unwrap().1
+    .1
 }
 
 fn budget_strategy() -> impl Strategy<Value = Budget> {

@@ -6,7 +6,6 @@
 //! decision may happen relative to the pod events that set it up. Production method order and
 //! the 15 s validation are always on (guide §4 item 3).
 
-use karpsim::cli::{prepare, simulate_in_memory};
 use karpsim::engine::{MemoryRecorder, RunSummary};
 use serde_json::Value;
 
@@ -53,30 +52,14 @@ fn sim(
     extra: &str,
 ) -> (RunSummary, MemoryRecorder) {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(
-        d.join("np.yaml"),
-        format!("{NODECLASS}---\n{}", pools.join("---\n")),
+    crate::run_scenario_files(
+        dir.path(),
+        &format!("{NODECLASS}---\n{}", pools.join("---\n")),
+        &format!("{H}{rows}"),
+        pdbs,
+        &format!("name: disruption\nseed: 1\nstart: 2024-01-01T00:00:00Z\nduration: {duration}\n"),
+        extra,
     )
-    .unwrap();
-    std::fs::write(d.join("trace.csv"), format!("{H}{rows}")).unwrap();
-    let pdb_line = match pdbs {
-        Some(p) => {
-            std::fs::write(d.join("pdbs.yaml"), p).unwrap();
-            ", pdbs: pdbs.yaml"
-        }
-        None => "",
-    };
-    let path = d.join("s.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "name: disruption\nseed: 1\nstart: 2024-01-01T00:00:00Z\nduration: {duration}\nnodepools: np.yaml\nworkload: {{pods: trace.csv{pdb_line}}}\n{extra}"
-        ),
-    )
-    .unwrap();
-    let p = prepare(&path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
-    simulate_in_memory(&p, &p.compiled.setup).unwrap()
 }
 
 /// A zero budget active for the first 10 minutes of the run (the run starts at 00:00 UTC).

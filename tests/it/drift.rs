@@ -4,7 +4,7 @@
 //! catalogued in docs/research/karpenter-disruption-tests.md §3.I) preset the `Drifted`
 //! condition; here it is earned the way a user earns it, by editing the objects in `changes:`.
 
-use karpsim::cli::{prepare, simulate_in_memory};
+use karpsim::cli::prepare;
 use karpsim::engine::{MemoryRecorder, RunSummary};
 use serde_json::Value;
 
@@ -62,26 +62,14 @@ fn sim(
     extra: &str,
 ) -> (RunSummary, MemoryRecorder) {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::write(d.join("np.yaml"), docs.join("---\n")).unwrap();
-    std::fs::write(d.join("trace.csv"), format!("{H}{rows}")).unwrap();
-    let pdb_line = match pdbs {
-        Some(p) => {
-            std::fs::write(d.join("pdbs.yaml"), p).unwrap();
-            ", pdbs: pdbs.yaml"
-        }
-        None => "",
-    };
-    let path = d.join("s.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "name: drift\nseed: 1\nduration: {duration}\nnodepools: np.yaml\nworkload: {{pods: trace.csv{pdb_line}}}\n{extra}"
-        ),
+    crate::run_scenario_files(
+        dir.path(),
+        &docs.join("---\n"),
+        &format!("{H}{rows}"),
+        pdbs,
+        &format!("name: drift\nseed: 1\nduration: {duration}\n"),
+        extra,
     )
-    .unwrap();
-    let p = prepare(&path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
-    simulate_in_memory(&p, &p.compiled.setup).unwrap()
 }
 
 /// A change of class `class`'s AMI at `at`.

@@ -10,6 +10,36 @@ mod scenarios;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).
+/// Writes a scenario into `dir` and runs it in memory: `np.yaml` holds `docs` (NodePool and
+/// EC2NodeClass documents), `trace.csv` the trace, `pdbs.yaml` the optional PDBs, and `s.yaml`
+/// is `head` (name, seed, duration, ...) plus the files and `extra` top-level YAML.
+fn run_scenario_files(
+    dir: &std::path::Path,
+    docs: &str,
+    trace: &str,
+    pdbs: Option<&str>,
+    head: &str,
+    extra: &str,
+) -> (karpsim::engine::RunSummary, karpsim::engine::MemoryRecorder) {
+    std::fs::write(dir.join("np.yaml"), docs).unwrap();
+    std::fs::write(dir.join("trace.csv"), trace).unwrap();
+    let pdb_line = match pdbs {
+        Some(p) => {
+            std::fs::write(dir.join("pdbs.yaml"), p).unwrap();
+            ", pdbs: pdbs.yaml"
+        }
+        None => "",
+    };
+    let path = dir.join("s.yaml");
+    std::fs::write(
+        &path,
+        format!("{head}nodepools: np.yaml\nworkload: {{pods: trace.csv{pdb_line}}}\n{extra}"),
+    )
+    .unwrap();
+    let p = karpsim::cli::prepare(&path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
+    karpsim::cli::simulate_in_memory(&p, &p.compiled.setup).unwrap()
+}
+
 const NODECLASS: &str = "apiVersion: karpenter.k8s.aws/v1
 kind: EC2NodeClass
 metadata:
