@@ -2263,7 +2263,7 @@ fn moves_cost(priority: i32) -> bool {
 }
 
 /// A pod whose placement on an existing node depends only on resources and taints.
-fn kube_equivalent(c: &crate::model::PodConstraints) -> bool {
+pub(super) fn kube_equivalent(c: &crate::model::PodConstraints) -> bool {
     c.node_selector.is_empty()
         && c.required_terms.is_empty()
         && c.preferred_terms.is_empty()

@@ -374,15 +374,7 @@ impl Engine<'_> {
         if self.anti_affinity_bound > 0 {
             return Fast::Unknown;
         }
-        let plain = |p: &PodInfo| {
-            let k = &p.constraints;
-            k.node_selector.is_empty()
-                && k.required_terms.is_empty()
-                && k.preferred_terms.is_empty()
-                && k.host_ports.is_empty()
-                && !k.has_topology()
-                && k.ignored.is_none()
-        };
+        let plain = |p: &PodInfo| super::kube_equivalent(&p.constraints);
         // The pending pods and the pods of deleting nodes are the same for every candidate of
         // the pass: sorted once, in queue order (`queue.go`, as the scheduler sorts).
         self.ensure_fit_index();
