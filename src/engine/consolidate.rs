@@ -415,6 +415,23 @@ impl Engine<'_> {
         }
         mine.sort_by(PlanItem::queue_order);
         let cost = 5 + (base.len() + mine.len()) as u64;
+        // Spot candidates without Spot-to-Spot can only be deleted: a moved pod that no other
+        // node holds even before anything is placed ends the candidate (checked from the
+        // per-shape counts, without a replay).
+        if self.spot_to_spot_only(cands) {
+            let own: Vec<usize> = cands
+                .iter()
+                .filter_map(|c| self.fit.leaf_of.get(c).copied())
+                .collect();
+            for item in &mine {
+                if item.constraints.tolerations.is_empty()
+                    && self.fit.held_elsewhere(&item.requests, true, &own) == Some(false)
+                {
+                    *cost_ms += cost;
+                    return Fast::NoCommand;
+                }
+            }
+        }
         for c in cands {
             if let Some(&k) = self.fit.leaf_of.get(c) {
                 self.fit.exclude(k);

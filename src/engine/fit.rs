@@ -93,6 +93,9 @@ pub struct FitIndex {
     shape_of: rustc_hash::FxHashMap<Resources, u32>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
+    /// Per shape: how many leaves hold it (all leaves; leaves outside their window).
+    count_all: Vec<u32>,
+    count_warm: Vec<u32>,
 }
 
 fn dims(r: &Resources) -> [i64; DIMS] {
@@ -140,12 +143,30 @@ impl FitIndex {
         self.log.clear();
         self.shapes.clear();
         self.shape_of.clear();
+        self.count_all = vec![0; MAX_SHAPES];
+        self.count_warm = vec![0; MAX_SHAPES];
         self.key = Some(key);
     }
 
     /// Writes leaf `k`'s aggregate and updates its ancestors (stopping where nothing changes).
     fn set_leaf(&mut self, k: usize, agg: Agg) {
         let mut v = self.size + k;
+        let old = self.tree[v];
+        for (counts, was, now) in [
+            (&mut self.count_all, old.mask_all, agg.mask_all),
+            (&mut self.count_warm, old.mask_warm, agg.mask_warm),
+        ] {
+            let mut bits = was ^ now;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if now & (1 << b) != 0 {
+                    counts[b] += 1;
+                } else {
+                    counts[b] -= 1;
+                }
+            }
+        }
         self.tree[v] = agg;
         while v > 1 {
             v /= 2;
@@ -184,8 +205,10 @@ impl FitIndex {
             if !l.excluded && self.untainted[k] && req.fits(&l.free) {
                 let a = &mut self.tree[self.size + k];
                 a.mask_all |= 1 << b;
+                self.count_all[b as usize] += 1;
                 if !l.cooling {
                     a.mask_warm |= 1 << b;
+                    self.count_warm[b as usize] += 1;
                 }
             }
         }
@@ -254,6 +277,26 @@ impl FitIndex {
             }
             self.set_leaf(k, agg);
         }
+    }
+
+    /// For a pod without tolerations: whether some leaf other than `except` holds `req` (when
+    /// `moving`, outside its window), counted without walking the tree. `None` when `req`
+    /// gets no shape bit.
+    pub fn held_elsewhere(&mut self, req: &Resources, moving: bool, except: &[usize]) -> Option<bool> {
+        let b = self.shape(req)? as usize;
+        let count = if moving {
+            self.count_warm[b]
+        } else {
+            self.count_all[b]
+        };
+        let own = except
+            .iter()
+            .filter(|k| {
+                let a = &self.tree[self.size + **k];
+                (if moving { a.mask_warm } else { a.mask_all }) & (1 << b) != 0
+            })
+            .count() as u32;
+        Some(count > own)
     }
 
     /// The first leaf, in pass order, that holds `req`, whose taints `tolerations` tolerate,
@@ -387,6 +430,17 @@ mod tests {
                 let req = res(*c, *m, *p);
                 let got = ix.first_fit(&req, &tol, *mv);
                 prop_assert_eq!(got, linear(&shadow, &req, *mv));
+                if let Some(held) = ix.held_elsewhere(&req, *mv, &[]) {
+                    prop_assert_eq!(held, got.is_some());
+                }
+                if let Some(k) = got
+                    && let Some(held) = ix.held_elsewhere(&req, *mv, &[k])
+                {
+                    let others = shadow.iter().enumerate().any(|(i, l)| {
+                        i != k && !(l.excluded || *mv && l.cooling) && req.fits(&l.free)
+                    });
+                    prop_assert_eq!(held, others);
+                }
                 if let Some(k) = got {
                     ix.take(k, &req);
                     shadow[k].free.sub_assign(&req);
