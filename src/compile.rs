@@ -455,12 +455,6 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             message: "synthetic workloads are not built yet (planned in issue #5: `karpsim generate`); give a trace in `workload.pods`".into(),
         });
     }
-    if sc.interruptions.model != config::InterruptionModel::None {
-        errors.push(CompileError {
-            field: "interruptions.model".into(),
-            message: "Spot interruption models are not built yet (planned in issue #4); use `model: none`".into(),
-        });
-    }
     // DaemonSets.
     let daemonsets: Vec<DaemonSetPod> = ls
         .daemonsets
@@ -671,6 +665,7 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         min_values_best_effort: false,
         ignore_preferences: false,
         spot_to_spot: k.feature_gate("SpotToSpotConsolidation"),
+        interruptions: interruption_settings(&sc.interruptions),
     };
     for (name, why) in &skipped {
         notes.push(format!("NodePool {name} skipped: {why}"));
@@ -679,7 +674,7 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         notes.push(
             "disruption: Emptiness, drift, multi- and single-node consolidation \
              (WhenEmptyOrUnderutilized and Balanced), budgets, expiration and termination are \
-             simulated; Spot interruptions are not built yet (issue #4)"
+             simulated"
                 .into(),
         );
     }
@@ -707,6 +702,28 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         zones,
         notes,
     })
+}
+
+/// `interruptions` as the engine runs it: hazards per hour, already scaled by
+/// `rate_multiplier` (which scales the reclaim events too).
+fn interruption_settings(i: &config::Interruptions) -> crate::engine::spot::InterruptionSettings {
+    use crate::engine::spot::{Hazard, InterruptionSettings, MONTH_HOURS, band_hourly_rate};
+    let m = i.rate_multiplier;
+    InterruptionSettings {
+        hazard: match i.model {
+            config::InterruptionModel::None => Hazard::None,
+            config::InterruptionModel::SpotAdvisor => {
+                Hazard::Bands([0u8, 1, 2, 3, 4].map(|b| band_hourly_rate(b) * m))
+            }
+            config::InterruptionModel::Constant => {
+                Hazard::Constant(i.constant_monthly_rate.unwrap_or(0.0) / MONTH_HOURS * m)
+            }
+        },
+        notice_ms: i.notice_ms,
+        reclaim: i
+            .reclaim_events
+            .map(|r| (r.monthly_rate / MONTH_HOURS * m, r.fraction)),
+    }
 }
 
 /// What lowering NodePools needs besides the objects.

@@ -9,6 +9,7 @@ pub mod consolidate;
 pub mod disrupt;
 pub mod fit;
 pub mod kube;
+pub mod spot;
 
 use crate::labels::{self, Sym};
 use crate::launch::{self, LaunchError};
@@ -88,6 +89,8 @@ pub struct Settings {
     pub ignore_preferences: bool,
     /// Feature gate `SpotToSpotConsolidation`.
     pub spot_to_spot: bool,
+    /// The Spot interruption model.
+    pub interruptions: spot::InterruptionSettings,
 }
 
 impl Default for Settings {
@@ -106,6 +109,7 @@ impl Default for Settings {
             min_values_best_effort: false,
             ignore_preferences: false,
             spot_to_spot: false,
+            interruptions: spot::InterruptionSettings::default(),
         }
     }
 }
@@ -325,6 +329,10 @@ pub struct RunSummary {
     pub nodes_peak: u64,
     pub terminated_by_reason: BTreeMap<String, u64>,
     pub spot_interruptions: u64,
+    /// Pods still on a Spot instance when EC2 took it back.
+    pub spot_pods_killed: u64,
+    /// Interruptions per Spot pool (`instance-type/zone`).
+    pub spot_interruptions_by_pool: BTreeMap<String, u64>,
     /// `karpenter_nodeclaims_disrupted_total` by reason (graceful methods and expiration).
     pub disrupted_by_reason: BTreeMap<String, u64>,
     pub spot_ice_errors: u64,
@@ -374,6 +382,12 @@ enum Ev {
     QueueCheck,
     /// A `changes` entry takes effect (index into `SimSetup::changes`).
     Change(u32),
+    /// The 2-minute Spot interruption warning for a node.
+    Interrupt(u32),
+    /// The end of a node's interruption notice: EC2 takes the instance.
+    Reclaim(u32),
+    /// A correlated reclaim event of a Spot pool (index into the engine's reclaim pools).
+    PoolReclaim(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +443,8 @@ struct Node {
     last_pod_event_ms: Option<u64>,
     /// The NodePool view the NodeClaim was created under (what it remembers for drift).
     view: usize,
+    /// When the node got its Spot interruption warning.
+    interrupted_ms: Option<u64>,
     /// Since when the NodeClaim is `Drifted`, and why.
     drifted: Option<(u64, &'static str)>,
     /// Set once the NodeClaim is deleted: why, when, and the drain deadline (TGP).
@@ -482,6 +498,7 @@ impl Node {
             dnd: 0,
             in_command: false,
             view: 0,
+            interrupted_ms: None,
             drifted: None,
             last_pod_event_ms: None,
             deleting: None,
@@ -523,6 +540,8 @@ struct PodState {
     evictions: u32,
     /// The node the pod last ran on (for the report, after an eviction).
     last_node: Option<u32>,
+    /// Times the pod was killed with a reclaimed Spot instance.
+    killed: u32,
 }
 
 #[derive(Debug, Default)]
@@ -656,6 +675,11 @@ pub struct Engine<'a> {
     disrupting: BTreeSet<usize>,
     /// Nodes whose NodeClaim is `Drifted` (terminated ones are dropped lazily).
     drifted: BTreeSet<usize>,
+    /// Per Spot pool (instance type, zone): the stream its interruption times come from.
+    spot_streams: FxHashMap<(Sym, Sym), SimRng>,
+    /// Spot pools with correlated reclaim events, and their index.
+    reclaim_pools: Vec<spot::ReclaimPool>,
+    reclaim_pool_of: FxHashMap<(Sym, Sym), usize>,
     /// First fit over the pass order for consolidation passes, and a counter bumped whenever
     /// a node enters or leaves the pass order or a pod the pending queue (with
     /// `state_version` and the time, its key).
@@ -719,6 +743,9 @@ impl<'a> Engine<'a> {
             view: 0,
             disrupting: BTreeSet::new(),
             drifted: BTreeSet::new(),
+            spot_streams: FxHashMap::default(),
+            reclaim_pools: Vec::new(),
+            reclaim_pool_of: FxHashMap::default(),
             fit: fit::FitIndex::default(),
             layout_version: 0,
             fast_base: None,
@@ -954,6 +981,9 @@ impl<'a> Engine<'a> {
                 Ev::ConsolidationValidate => self.on_consolidation_validate(),
                 Ev::QueueCheck => self.on_queue_check(),
                 Ev::Change(k) => self.on_change(k as usize),
+                Ev::Interrupt(n) => self.on_interrupt(n as usize),
+                Ev::Reclaim(n) => self.on_reclaim(n as usize),
+                Ev::PoolReclaim(k) => self.on_pool_reclaim(k as usize),
                 Ev::Expire(n) => {
                     let n = n as usize;
                     if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {
@@ -1005,6 +1035,7 @@ impl<'a> Engine<'a> {
                 first_running_ms: None,
                 evictions: 0,
                 last_node: None,
+                killed: 0,
             },
         );
         // kube-scheduler tries first; only a pod it marks Unschedulable reaches Karpenter.
@@ -1517,6 +1548,15 @@ impl<'a> Engine<'a> {
                 // expireAfter counts from the NodeClaim's creation; forceful, no budgets.
                 if view != self.view {
                     self.check_drift(idx);
+                }
+                if choice.capacity_type == labels::SPOT {
+                    let band = self.nodes[idx].it.as_ref().and_then(|it| {
+                        it.offerings
+                            .iter()
+                            .find(|o| o.zone == choice.zone && o.capacity_type == labels::SPOT)
+                            .and_then(|o| o.interruption_band)
+                    });
+                    self.spot_launched(idx, band);
                 }
                 if let Some(exp) = self
                     .view_settings(view)

@@ -363,6 +363,8 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
         "spot": {
             "interruptions": s.spot_interruptions,
             "insufficient_capacity_errors": s.spot_ice_errors,
+            "pods_killed": s.spot_pods_killed,
+            "interruptions_by_pool": s.spot_interruptions_by_pool,
         },
         "utilization": {
             "cpu_requested_over_allocatable": util(s.cpu_requested_ms, s.cpu_allocatable_ms),
@@ -415,6 +417,12 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
         "| nodes launched / peak | {} / {} |\n",
         s.nodes_launched, s.nodes_peak
     ));
+    if s.spot_interruptions > 0 || s.spot_ice_errors > 0 {
+        out.push_str(&format!(
+            "| Spot interruptions / pods killed by reclaim / insufficient-capacity errors | {} / {} / {} |\n",
+            s.spot_interruptions, s.spot_pods_killed, s.spot_ice_errors
+        ));
+    }
     let u = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
     out.push_str(&format!(
         "| utilization cpu / memory (requested over allocatable) | {:.1}% / {:.1}% |\n",

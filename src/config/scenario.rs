@@ -95,6 +95,18 @@ pub struct Interruptions {
     pub notice_ms: u64,
     /// Probability in [0, 1] that a Spot launch fails; default 0.
     pub insufficient_capacity: f64,
+    /// Correlated reclaims (karpsim's extension): each Spot pool (instance type × zone) has
+    /// reclaim events at this many per month, each taking `fraction` of the pool's nodes.
+    pub reclaim_events: Option<ReclaimEvents>,
+}
+
+/// `interruptions.reclaim_events`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReclaimEvents {
+    /// Events per pool per month (30 days).
+    pub monthly_rate: f64,
+    /// Share of the pool's running nodes each event reclaims, in (0, 1].
+    pub fraction: f64,
 }
 
 impl Default for Interruptions {
@@ -105,6 +117,7 @@ impl Default for Interruptions {
             constant_monthly_rate: None,
             notice_ms: 120_000,
             insufficient_capacity: 0.0,
+            reclaim_events: None,
         }
     }
 }
@@ -317,6 +330,7 @@ fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> I
             "constant_monthly_rate",
             "notice",
             "insufficient_capacity",
+            "reclaim_events",
         ],
     );
     let mut i = Interruptions::default();
@@ -354,6 +368,35 @@ fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> I
     }
     if let Some(n) = ctx.duration(&o, "notice", DurSyntax::Go) {
         i.notice_ms = n;
+    }
+    if let Some(r) = o.get("reclaim_events") {
+        let rp = o.path("reclaim_events");
+        let ro = ctx.obj(r, &rp, &["monthly_rate", "fraction"]);
+        let rate = ctx.float(&ro, "monthly_rate");
+        let fraction = ctx.float(&ro, "fraction");
+        match (rate, fraction) {
+            (Some(r), Some(f)) if r >= 0.0 && f > 0.0 && f <= 1.0 => {
+                i.reclaim_events = Some(ReclaimEvents {
+                    monthly_rate: r,
+                    fraction: f,
+                });
+            }
+            (Some(r), _) if r < 0.0 => ctx.err(&ro.path("monthly_rate"), "must be 0 or more"),
+            (_, Some(f)) if !(f > 0.0 && f <= 1.0) => ctx.err(
+                &ro.path("fraction"),
+                format!("{f} is not a share of the pool: must be more than 0 and at most 1"),
+            ),
+            _ => {
+                if !partial {
+                    ctx.error(
+                        &rp,
+                        At::Value,
+                        "`reclaim_events` needs `monthly_rate` (events per pool per month) and `fraction` (share of the pool's nodes each event takes)",
+                        None,
+                    );
+                }
+            }
+        }
     }
     if let Some(p) = ctx.float(&o, "insufficient_capacity") {
         if (0.0..=1.0).contains(&p) {

@@ -282,7 +282,12 @@ impl FitIndex {
     /// For a pod without tolerations: whether some leaf other than `except` holds `req` (when
     /// `moving`, outside its window), counted without walking the tree. `None` when `req`
     /// gets no shape bit.
-    pub fn held_elsewhere(&mut self, req: &Resources, moving: bool, except: &[usize]) -> Option<bool> {
+    pub fn held_elsewhere(
+        &mut self,
+        req: &Resources,
+        moving: bool,
+        except: &[usize],
+    ) -> Option<bool> {
         let b = self.shape(req)? as usize;
         let count = if moving {
             self.count_warm[b]

@@ -7,6 +7,7 @@ mod disruption;
 mod drift;
 mod engine;
 mod scenarios;
+mod spot;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).
