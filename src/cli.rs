@@ -500,6 +500,23 @@ fn comparison_tables(name: &str, runs: &[CompareRun]) -> (String, String) {
         ("nodes peak", |s| s.nodes_peak as f64, false),
         ("evictions", |s| s.pods_evicted as f64, false),
         (
+            "spot share of node-hours (%)",
+            |s| {
+                if s.node_hours > 0.0 {
+                    100.0 * s.node_hours_spot / s.node_hours
+                } else {
+                    0.0
+                }
+            },
+            true,
+        ),
+        ("spot interruptions", |s| s.spot_interruptions as f64, false),
+        (
+            "pods killed by reclaim",
+            |s| s.spot_pods_killed as f64,
+            false,
+        ),
+        (
             "disrupted: empty",
             |s| s.terminated_by_reason.get("empty").copied().unwrap_or(0) as f64,
             false,

@@ -331,6 +331,12 @@ pub struct RunSummary {
     pub spot_interruptions: u64,
     /// Pods still on a Spot instance when EC2 took it back.
     pub spot_pods_killed: u64,
+    /// Node-hours (launch to termination or the end), all and Spot.
+    pub node_hours: f64,
+    pub node_hours_spot: f64,
+    /// What the Spot node-hours would have cost more at the on-demand price of the same type
+    /// and zone.
+    pub spot_saving_vs_on_demand: f64,
     /// Interruptions per Spot pool (`instance-type/zone`).
     pub spot_interruptions_by_pool: BTreeMap<String, u64>,
     /// `karpenter_nodeclaims_disrupted_total` by reason (graceful methods and expiration).
@@ -2252,6 +2258,20 @@ impl<'a> Engine<'a> {
                 .cost_by_nodepool
                 .entry(pool.clone())
                 .or_insert(0.0) += cost;
+            self.summary.node_hours += hours;
+            if n.capacity_type == labels::SPOT {
+                self.summary.node_hours_spot += hours;
+                // What the same hours would have cost on-demand, in the node's zone.
+                let od = n.it.as_ref().and_then(|it| {
+                    it.offerings
+                        .iter()
+                        .find(|o| o.zone == n.zone && o.capacity_type == labels::ON_DEMAND)
+                        .map(|o| o.price)
+                });
+                if let Some(od) = od {
+                    self.summary.spot_saving_vs_on_demand += (od - n.price) * hours;
+                }
+            }
             let rec = NodeRecord {
                 name: n.name.as_str().to_string(),
                 nodepool: pool,

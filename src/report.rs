@@ -365,6 +365,8 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
             "insufficient_capacity_errors": s.spot_ice_errors,
             "pods_killed": s.spot_pods_killed,
             "interruptions_by_pool": s.spot_interruptions_by_pool,
+            "node_hours_share": if s.node_hours > 0.0 { round6(s.node_hours_spot / s.node_hours) } else { 0.0 },
+            "saving_vs_on_demand_prices": round6(s.spot_saving_vs_on_demand),
         },
         "utilization": {
             "cpu_requested_over_allocatable": util(s.cpu_requested_ms, s.cpu_allocatable_ms),

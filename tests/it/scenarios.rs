@@ -284,3 +284,25 @@ fn ami_rollout_drifts_every_node_outside_business_hours() {
         );
     }
 }
+
+// The shipped Spot comparison: the flexible Spot/on-demand pool runs on Spot and saves against
+// the on-demand-only variant; the Spot-only variant with a tripled rate is interrupted more.
+#[test]
+fn spot_vs_on_demand_shows_the_saving_and_the_interruptions() {
+    let base = run_variant("scenarios/spot-vs-on-demand.yaml", None);
+    let od = run_variant("scenarios/spot-vs-on-demand.yaml", Some("on-demand-only"));
+    let spot3 = run_variant("scenarios/spot-vs-on-demand.yaml", Some("spot-only-3x"));
+    assert!(
+        od.cost_total > base.cost_total * 1.3,
+        "{} vs {}",
+        od.cost_total,
+        base.cost_total
+    );
+    assert_eq!(od.spot_interruptions, 0);
+    assert_eq!(od.node_hours_spot, 0.0);
+    assert!(base.node_hours_spot > 0.9 * base.node_hours);
+    assert!(base.spot_saving_vs_on_demand > 0.0);
+    assert!(base.spot_interruptions > 0);
+    assert!(spot3.spot_interruptions > base.spot_interruptions);
+    assert_eq!(spot3.cost_on_demand, 0.0);
+}

@@ -278,3 +278,43 @@ fn reclaim_events_are_the_same_in_every_variant() {
     }
     assert!(compared >= 2, "only {compared} events compared");
 }
+
+/// Insufficient capacity on every Spot offering of a NodePool that allows on-demand: the
+/// launch fails, the offerings are unavailable for 3 minutes, and a later provisioning pass
+/// launches on-demand; no launch ever picks an offering inside its unavailable window.
+// karpenter: aws pkg/providers/instance/suite_test.go "should return an ICE error when all attempted instance types return an ICE error"
+#[test]
+fn ice_on_every_spot_offering_falls_back_to_on_demand_on_a_later_pass() {
+    let (s, rec) = run(
+        &[spot_pool(
+            "default",
+            "m5.large, m5.xlarge",
+            "spot, on-demand",
+        )],
+        "arrival,duration,cpu,memory\n0,,1,1Gi\n",
+        None,
+        "name: ice\nseed: 1\nduration: 1h\n",
+        "interruptions: {model: none, insufficient_capacity: 1.0}\n",
+    );
+    let failed = kinds(&rec, "launch-failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("InsufficientCapacity")
+    );
+    let launches = kinds(&rec, "launch");
+    assert_eq!(launches.len(), 1);
+    let l = launches[0];
+    assert_eq!(l["chosen"]["capacity_type"], "on-demand");
+    // The later pass: after the failed NodeClaim, not in the same CreateFleet call.
+    let (tf, tl) = (
+        failed[0]["time"].as_f64().unwrap(),
+        l["time"].as_f64().unwrap(),
+    );
+    assert!(tl > tf, "{tf} {tl}");
+    // Every Spot offering of both types in the three zones was tried and cached.
+    assert_eq!(s.spot_ice_errors, 6);
+    assert!(s.pods_scheduled == 1);
+}
