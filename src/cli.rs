@@ -848,7 +848,7 @@ fn cmd_catalog(path: &Path, region: &str, zones: Option<Vec<String>>, limit: usi
                     println!("{r}");
                 }
                 println!(
-                    "  {n} instance types allowed (allocatable shown; prices USD/hour; Spot = on-demand x (1 - Advisor savings))"
+                    "  {n} instance types allowed (allocatable shown; prices USD/hour; Spot: the cheapest zone; the zones average on-demand x (1 - Advisor savings) and spread as the 2022 Spot price sample did, see pricing-data/README.md)"
                 );
             }
         }

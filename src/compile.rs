@@ -806,7 +806,30 @@ fn compile_pools(
             tolerate_pns = true;
         }
         match build_template(&lite, its.clone(), env.daemonsets, false) {
-            Ok(tpl) => templates.push(tpl),
+            Ok(tpl) => {
+                if tpl.requirements.allows(labels::CAPACITY_TYPE, labels::SPOT) {
+                    let no_spot = tpl
+                        .candidates
+                        .iter()
+                        .filter(|i| {
+                            !tpl.instance_types[**i as usize]
+                                .offerings
+                                .iter()
+                                .any(|o| o.capacity_type == labels::SPOT)
+                        })
+                        .count();
+                    if no_spot > 0 {
+                        notes.push(format!(
+                            "NodePool {}: {no_spot} of its {} instance types have no Spot Instance \
+                             Advisor entry in {}: assumed to have no Spot offering (on-demand only)",
+                            np.name,
+                            tpl.candidates.len(),
+                            env.region
+                        ));
+                    }
+                }
+                templates.push(tpl);
+            }
             Err(why) => skipped.push((np.name.clone(), why)),
         }
     }

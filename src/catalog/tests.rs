@@ -390,6 +390,24 @@ fn labels() {
     assert_eq!(count(LABEL_CPU_SUSTAINED_CLOCK_SPEED_MHZ), 1363);
 }
 
+/// The zone spread reproduces the sample's shape: over many types, about half the zones
+/// within ±1.5 % of the type's mean and about a tenth 10 % or more away.
+#[test]
+fn zone_spread_follows_the_sample_quantiles() {
+    let c = cat();
+    let mut logs = Vec::new();
+    for t in c.instance_types.iter().take(600) {
+        for z in ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"] {
+            logs.push(zone_spread(&t.name, z).ln());
+        }
+    }
+    let n = logs.len() as f64;
+    let near = logs.iter().filter(|l| l.abs() <= 0.015).count() as f64 / n;
+    let far = logs.iter().filter(|l| l.abs() >= 0.10).count() as f64 / n;
+    assert!((0.4..0.6).contains(&near), "{near}");
+    assert!((0.1..0.25).contains(&far), "{far}");
+}
+
 #[test]
 fn spot_prices() {
     let c = cat();
@@ -397,10 +415,21 @@ fn spot_prices() {
     assert!(adv.band <= 4);
     assert_eq!(SpotAdvice::band_label(adv.band), Some(adv.label.as_str()));
     let expect = 0.096 * (1.0 - f64::from(adv.savings_pct) / 100.0);
-    let p = c.spot_price("us-east-1", "m5.large", "us-east-1a").unwrap();
-    assert!((p - expect).abs() < 1e-12);
-    // Same in every zone.
-    assert_eq!(c.spot_price("us-east-1", "m5.large", "us-east-1f"), Some(p));
+    // Per zone: spread around the Advisor's regional price, which is the zones' mean.
+    let zones = Catalog::region_zones("us-east-1").unwrap();
+    let prices: Vec<f64> = zones
+        .iter()
+        .map(|z| c.spot_price("us-east-1", "m5.large", z).unwrap())
+        .collect();
+    let mean = prices.iter().sum::<f64>() / prices.len() as f64;
+    assert!((mean - expect).abs() < 1e-12);
+    assert!(prices.iter().all(|p| (p / expect - 1.0).abs() < 0.8));
+    // Not every zone the same, and the same on every call.
+    assert!(prices.iter().any(|p| (p - prices[0]).abs() > 1e-9));
+    assert_eq!(
+        c.spot_price("us-east-1", "m5.large", "us-east-1a"),
+        Some(prices[0])
+    );
     // Priced types without advice have no Spot price.
     let no_advice = c
         .instance_types
@@ -563,8 +592,13 @@ fn minimal_user_csv_fills_defaults() {
         (adv.band, adv.label.as_str(), adv.savings_pct),
         (2, "10-15%", 40)
     );
-    let sp = c.spot_price("us-east-1", "m5.large", "us-east-1a").unwrap();
-    assert!((sp - 0.06).abs() < 1e-12);
+    let zones = Catalog::region_zones("us-east-1").unwrap();
+    let mean = zones
+        .iter()
+        .map(|z| c.spot_price("us-east-1", "m5.large", z).unwrap())
+        .sum::<f64>()
+        / zones.len() as f64;
+    assert!((mean - 0.06).abs() < 1e-12);
     assert_eq!(c.on_demand_price("us-east-1", "m5.large"), Some(0.1));
 }
 

@@ -1141,11 +1141,21 @@ const SPOT_LADDER: [&str; 20] = [
 
 /// The worst (most expensive) spot price of `name` over the scenario's zones, from the catalog.
 fn worst_spot(name: &str) -> f64 {
+    spot_prices(name).fold(f64::NAN, f64::max)
+}
+
+/// The cheapest Spot offering of `name` in the scenario's zones (what options are ordered by).
+fn cheapest_spot(name: &str) -> f64 {
+    spot_prices(name).fold(f64::NAN, f64::min)
+}
+
+fn spot_prices(name: &str) -> impl Iterator<Item = f64> {
     let cat = karpsim::catalog::Catalog::embedded().unwrap();
     ["us-east-1a", "us-east-1b", "us-east-1c"]
-        .iter()
-        .filter_map(|z| cat.spot_price("us-east-1", name, z))
-        .fold(f64::NAN, f64::max)
+        .into_iter()
+        .filter_map(move |z| cat.spot_price("us-east-1", name, z))
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 /// A spot pool of m5.4xlarge plus the first `k` ladder types; a 14-cpu pod (0–300 s) puts one
@@ -1248,9 +1258,12 @@ fn p3_no_spot_to_spot_when_the_candidate_is_among_the_15_cheapest() {
 fn p4_spot_to_spot_keeps_the_15_cheapest_options() {
     let (_, rec) = spot_ladder(20);
     let src = rec.nodes[0].price_per_hour;
-    let mut by_price: Vec<(f64, &str)> = SPOT_LADDER.iter().map(|n| (worst_spot(n), *n)).collect();
+    // Every option is cheaper than the candidate even at its dearest offering...
+    assert!(SPOT_LADDER.iter().all(|n| worst_spot(n) < src));
+    // ...and options are ordered by their cheapest offering (`OrderByPrice`).
+    let mut by_price: Vec<(f64, &str)> =
+        SPOT_LADDER.iter().map(|n| (cheapest_spot(n), *n)).collect();
     by_price.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
-    assert!(by_price.iter().all(|(p, _)| *p < src));
     // No tie at the cut, and the cheapest 15 are neither the first 15 by name nor as written.
     assert!(by_price[14].0 < by_price[15].0);
     let want: Vec<&str> = by_price[..15].iter().map(|(_, n)| *n).collect();
