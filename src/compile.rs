@@ -403,6 +403,8 @@ pub struct CompiledTemplate {
     pub priority: i32,
     pub do_not_disrupt: bool,
     pub namespace: Option<String>,
+    /// `terminationGracePeriodSeconds`, in ms.
+    pub termination_grace_ms: Option<u64>,
 }
 
 /// The lowered scenario.
@@ -579,6 +581,11 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
                     .get("karpenter.sh/do-not-disrupt")
                     .is_some_and(|v| v == "true"),
                 namespace: pt.metadata.namespace.clone(),
+                termination_grace_ms: pt
+                    .spec
+                    .termination_grace_period_seconds
+                    .filter(|s| *s > 0)
+                    .map(|s| s as u64 * 1000),
             },
         );
     }
@@ -1023,6 +1030,7 @@ impl<'c> ArrivalBuilder<'c> {
             owner,
             duration_ms: row.duration_ms,
             do_not_disrupt: row.do_not_disrupt || tpl.is_some_and(|t| t.do_not_disrupt),
+            termination_grace_ms: tpl.and_then(|t| t.termination_grace_ms),
         })
     }
 }

@@ -218,6 +218,10 @@ pub struct Arrival {
     pub owner: Option<Sym>,
     pub duration_ms: Option<u64>,
     pub do_not_disrupt: bool,
+    /// The pod's own `terminationGracePeriodSeconds`, when its template sets one: once evicted
+    /// it keeps running on its node, holding its requests, for all of it (it has shutdown work
+    /// to do, which is why it sets one). Pods without one stop at once.
+    pub termination_grace_ms: Option<u64>,
 }
 
 /// Final record of a pod (a `pods.csv` row).
@@ -394,6 +398,8 @@ enum Ev {
     Reclaim(u32),
     /// A correlated reclaim event of a Spot pool (index into the engine's reclaim pools).
     PoolReclaim(u32),
+    /// An evicted pod finished its grace period on a node: (node, pod).
+    TerminatingEnd(u32, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,6 +457,9 @@ struct Node {
     view: usize,
     /// When the node got its Spot interruption warning.
     interrupted_ms: Option<u64>,
+    /// Evicted pods still shutting down here (their grace period), holding their requests:
+    /// (pod, requests, until).
+    terminating: Vec<(u32, Resources, u64)>,
     /// Since when the NodeClaim is `Drifted`, and why.
     drifted: Option<(u64, &'static str)>,
     /// Set once the NodeClaim is deleted: why, when, and the drain deadline (TGP).
@@ -505,6 +514,7 @@ impl Node {
             in_command: false,
             view: 0,
             interrupted_ms: None,
+            terminating: Vec::new(),
             drifted: None,
             last_pod_event_ms: None,
             deleting: None,
@@ -990,6 +1000,7 @@ impl<'a> Engine<'a> {
                 Ev::Interrupt(n) => self.on_interrupt(n as usize),
                 Ev::Reclaim(n) => self.on_reclaim(n as usize),
                 Ev::PoolReclaim(k) => self.on_pool_reclaim(k as usize),
+                Ev::TerminatingEnd(n, p) => self.on_terminating_end(n as usize, p),
                 Ev::Expire(n) => {
                     let n = n as usize;
                     if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {
@@ -1851,7 +1862,33 @@ impl<'a> Engine<'a> {
 
     /// Evicts a bound pod: it leaves its node and, as its controller's replacement, becomes a
     /// pending pod that owes the rest of its run time.
+    /// The end of an evicted pod's grace period on node `n`: its requests are freed and a
+    /// drain waiting for it goes on.
+    fn on_terminating_end(&mut self, n: usize, id: u32) {
+        let Some(k) = self.nodes[n].terminating.iter().position(|t| t.0 == id) else {
+            return;
+        };
+        let (_, req, _) = self.nodes[n].terminating.swap_remove(k);
+        if !self.nodes[n].alive() {
+            return;
+        }
+        self.nodes[n].used.sub_assign(&req);
+        self.kube.reindex(&self.nodes, n);
+        self.state_version += 1;
+        if self.nodes[n].deleting.is_some() {
+            self.push(self.now, Ev::Drain(n as u32));
+        } else {
+            self.kube_retry(Some(n));
+        }
+    }
+
     fn evict(&mut self, id: u32) {
+        self.evict_as(id, true);
+    }
+
+    /// Takes pod `id` off its node; `graceful`: the pod shuts down there for its grace period
+    /// (an eviction), or not at all (the instance is gone).
+    fn evict_as(&mut self, id: u32, graceful: bool) {
         let now = self.now;
         let Some(p) = self.pods.get_mut(&id) else {
             return;
@@ -1862,8 +1899,24 @@ impl<'a> Engine<'a> {
         };
         p.evictions += 1;
         p.last_node = p.node;
+        let grace = if graceful {
+            p.arrival.termination_grace_ms
+        } else {
+            None
+        };
         self.summary.pods_evicted += 1;
-        self.unbind(id);
+        let from = self.unbind(id);
+        // The evicted pod shuts down on its node for its grace period, holding its requests;
+        // its controller's new pod is pending at once.
+        if let (Some(g), Some(n)) = (grace, from)
+            && self.nodes[n].alive()
+        {
+            let req = self.pods[&id].arrival.info.requests;
+            self.nodes[n].used.add_assign(&req);
+            self.nodes[n].terminating.push((id, req, self.now + g));
+            self.kube.reindex(&self.nodes, n);
+            self.push(self.now + g, Ev::TerminatingEnd(n as u32, id));
+        }
         if let Some(p) = self.pods.get_mut(&id) {
             p.running_ms = None;
         }
@@ -1954,6 +2007,14 @@ impl<'a> Engine<'a> {
             }
             self.evict(pid);
         }
+        // Evicted pods still shutting down hold the node (until the deadline, if any).
+        if self.nodes[idx].pods.is_empty() && !self.nodes[idx].terminating.is_empty() && !force {
+            // `TerminatingEnd` drains again when the last one stops.
+            if let Some(dl) = d.deadline_ms {
+                self.push(dl, Ev::Drain(idx as u32));
+            }
+            return;
+        }
         if !self.nodes[idx].pods.is_empty() {
             let next = match d.deadline_ms {
                 Some(dl) if dl > now => (now + 1_000).min(dl),
@@ -1981,10 +2042,14 @@ impl<'a> Engine<'a> {
         if !self.nodes[idx].alive() {
             return;
         }
-        // Pods still bound (killed with the instance).
+        // Pods still bound, and pods still shutting down, die with the instance.
         let left = self.nodes[idx].pods.clone();
         for pid in left {
-            self.evict(pid);
+            self.evict_as(pid, false);
+        }
+        let ghosts = std::mem::take(&mut self.nodes[idx].terminating);
+        for (_, req, _) in ghosts {
+            self.nodes[idx].used.sub_assign(&req);
         }
         self.flush_attribution(idx);
         let reason = self.nodes[idx]

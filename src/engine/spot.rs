@@ -218,9 +218,16 @@ impl Engine<'_> {
         if !n.alive() || n.state == NodeState::Terminated {
             return;
         }
-        let killed: Vec<String> = n.pods.iter().map(|p| self.pod_name(*p)).collect();
+        // Bound pods and evicted pods still shutting down die with the instance.
+        let victims: Vec<u32> = n
+            .pods
+            .iter()
+            .copied()
+            .chain(n.terminating.iter().map(|t| t.0))
+            .collect();
+        let killed: Vec<String> = victims.iter().map(|p| self.pod_name(*p)).collect();
         self.summary.spot_pods_killed += killed.len() as u64;
-        for pid in self.nodes[idx].pods.clone() {
+        for pid in victims {
             if let Some(p) = self.pods.get_mut(&pid) {
                 p.killed += 1;
             }

@@ -318,3 +318,57 @@ fn ice_on_every_spot_offering_falls_back_to_on_demand_on_a_later_pass() {
     assert_eq!(s.spot_ice_errors, 6);
     assert!(s.pods_scheduled == 1);
 }
+
+/// A pod whose template sets a 5-minute `terminationGracePeriodSeconds` is still shutting down
+/// on the reclaimed instance when EC2 takes it two minutes after the warning: killed, and
+/// counted; its replacement pod was pending (and is rebound) meanwhile.
+#[test]
+fn a_pod_with_a_5_minute_grace_period_is_killed_at_the_end_of_the_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("templates.yaml"),
+        "- name: slow-stop
+  spec:
+    terminationGracePeriodSeconds: 300
+    containers:
+      - name: app
+        resources: {requests: {cpu: '1', memory: 1Gi}}
+",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("np.yaml"),
+        format!(
+            "{NODECLASS}---\n{}",
+            spot_pool("default", "m5.large", "spot")
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("trace.csv"), "arrival,template\n0,slow-stop\n").unwrap();
+    let path = d.join("s.yaml");
+    std::fs::write(
+        &path,
+        "name: grace\nseed: 1\nduration: 6h\nnodepools: np.yaml\nworkload: {pods: trace.csv, templates: templates.yaml}\ninterruptions: {model: constant, constant_monthly_rate: 720}\n",
+    )
+    .unwrap();
+    let p = karpsim::cli::prepare(&path).unwrap();
+    let (s, rec) = karpsim::cli::simulate_in_memory(&p, &p.compiled.setup).unwrap();
+    let warnings = kinds(&rec, "spot-interruption");
+    assert!(!warnings.is_empty());
+    let first = warnings[0];
+    let t = first["time"].as_f64().unwrap();
+    let reclaimed = kinds(&rec, "spot-reclaimed");
+    let r = reclaimed
+        .iter()
+        .find(|r| r["nodeclaim"] == first["nodeclaim"])
+        .expect("the node was still there at the end of the notice");
+    assert_eq!(r["time"].as_f64().unwrap(), t + 120.0);
+    assert_eq!(r["pods_killed"].as_array().unwrap().len(), 1);
+    assert!(s.spot_pods_killed >= 1);
+    // Without the grace period the same pod would have left at the warning.
+    let name = first["nodeclaim"].as_str().unwrap();
+    let node = rec.nodes.iter().find(|n| n.name == name).unwrap();
+    assert_eq!(node.terminated_ms, Some(((t + 120.0) * 1000.0) as u64));
+    assert_eq!(node.termination_reason.as_deref(), Some("interrupted"));
+}
