@@ -62,32 +62,23 @@ impl PoolSpec {
                 budgets.push_str(&format!("        reasons: [{r}]\n"));
             }
         }
-        format!(
-            "apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      requirements:
-        - {{key: node.kubernetes.io/instance-type, operator: In, values: [m5.large, m5.xlarge, m5.2xlarge]}}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
-{}  disruption:
-    consolidationPolicy: {}
-    consolidateAfter: {}s
-    budgets:
-{budgets}",
-            self.expire_after_m
+        crate::nodepool_yaml(
+            name,
+            "default",
+            &crate::types_and_caps("m5.large, m5.xlarge, m5.2xlarge", "on-demand"),
+            &self
+                .expire_after_m
                 .map(|m| format!("      expireAfter: {m}m\n"))
                 .unwrap_or_default(),
-            if self.when_empty {
-                "WhenEmpty"
-            } else {
-                "WhenEmptyOrUnderutilized"
-            },
-            self.consolidate_after_s
+            &format!(
+                "  disruption:\n    consolidationPolicy: {}\n    consolidateAfter: {}s\n    budgets:\n{budgets}",
+                if self.when_empty {
+                    "WhenEmpty"
+                } else {
+                    "WhenEmptyOrUnderutilized"
+                },
+                self.consolidate_after_s
+            ),
         )
     }
 

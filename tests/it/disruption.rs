@@ -17,28 +17,19 @@ const H: &str = "arrival,duration,namespace,cpu,memory,labels,node_selector,do_n
 /// A NodePool limited to `types` (instance-type names, or a raw requirement line when it starts
 /// with `-`) and `caps` capacity types. `template` is extra lines at `spec.template.spec` level.
 fn pool(name: &str, types: &str, caps: &str, disruption: &str, template: &str) -> String {
-    let types = if types.trim_start().starts_with('-') {
-        types.to_string()
-    } else {
+    let reqs = if types.trim_start().starts_with('-') {
         format!(
-            "        - {{key: node.kubernetes.io/instance-type, operator: In, values: [{types}]}}"
+            "{types}\n        - {{key: karpenter.sh/capacity-type, operator: In, values: [{caps}]}}"
         )
+    } else {
+        crate::types_and_caps(types, caps)
     };
-    format!(
-        "apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      requirements:
-{types}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [{caps}]}}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
-{template}  disruption:
-{disruption}
-"
+    crate::nodepool_yaml(
+        name,
+        "default",
+        &reqs,
+        template,
+        &format!("  disruption:\n{disruption}\n"),
     )
 }
 

@@ -31,19 +31,12 @@ spec:
 /// A NodePool over class `class`, limited to `types` on-demand; `spec` is extra lines at
 /// `spec` level (weight, disruption), `tspec` at `spec.template.spec` level.
 fn pool(name: &str, class: &str, types: &str, tspec: &str, spec: &str) -> String {
-    format!(
-        "apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      requirements:
-        - {{key: node.kubernetes.io/instance-type, operator: In, values: [{types}]}}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: {class}}}
-{tspec}{spec}"
+    crate::nodepool_yaml(
+        name,
+        class,
+        &crate::types_and_caps(types, "on-demand"),
+        tspec,
+        spec,
     )
 }
 

@@ -12,19 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::NODECLASS;
 
 fn nodepool(name: &str, requirements: &str) -> String {
-    format!(
-        "apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      requirements:
-{requirements}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
-"
-    )
+    crate::nodepool_yaml(name, "default", requirements, "", "")
 }
 
 /// A trace row for the generator: (arrival s, duration s or none, cpu m, memory Mi).

@@ -11,6 +11,34 @@ mod spot;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).
+/// A `karpenter.sh/v1` NodePool `name` on EC2NodeClass `class`: `requirements` are lines of the
+/// requirement list (8-space indent), `tspec` lines at `spec.template.spec` level and `spec`
+/// lines at `spec` level (disruption, weight, ...). The one NodePool shape the test files share.
+fn nodepool_yaml(name: &str, class: &str, requirements: &str, tspec: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      requirements:
+{requirements}
+      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: {class}}}
+{tspec}{spec}"
+    )
+}
+
+/// The requirement lines limiting a NodePool to instance types `types` and capacity types
+/// `caps` (comma-separated YAML flow lists).
+fn types_and_caps(types: &str, caps: &str) -> String {
+    format!(
+        "        - {{key: node.kubernetes.io/instance-type, operator: In, values: [{types}]}}
+        - {{key: karpenter.sh/capacity-type, operator: In, values: [{caps}]}}"
+    )
+}
+
 /// Writes a scenario into `dir` and runs it in memory: `np.yaml` holds `docs` (NodePool and
 /// EC2NodeClass documents), `trace.csv` the trace, `pdbs.yaml` the optional PDBs, and `s.yaml`
 /// is `head` (name, seed, duration, ...) plus the files and `extra` top-level YAML.

@@ -9,22 +9,12 @@ use crate::NODECLASS;
 
 /// A Spot-only NodePool `name` limited to `types`, with `disruption` lines.
 fn spot_pool(name: &str, types: &str, caps: &str) -> String {
-    format!(
-        "apiVersion: karpenter.sh/v1
-kind: NodePool
-metadata:
-  name: {name}
-spec:
-  template:
-    spec:
-      requirements:
-        - {{key: node.kubernetes.io/instance-type, operator: In, values: [{types}]}}
-        - {{key: karpenter.sh/capacity-type, operator: In, values: [{caps}]}}
-      nodeClassRef: {{group: karpenter.k8s.aws, kind: EC2NodeClass, name: default}}
-  disruption:
-    consolidationPolicy: WhenEmpty
-    consolidateAfter: 30s
-"
+    crate::nodepool_yaml(
+        name,
+        "default",
+        &crate::types_and_caps(types, caps),
+        "",
+        "  disruption:\n    consolidationPolicy: WhenEmpty\n    consolidateAfter: 30s\n",
     )
 }
 
