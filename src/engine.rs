@@ -335,6 +335,8 @@ pub struct RunSummary {
     pub spot_interruptions: u64,
     /// Pods still on a Spot instance when EC2 took it back.
     pub spot_pods_killed: u64,
+    /// Rebalance recommendations received (events only).
+    pub spot_rebalance_recommendations: u64,
     /// Node-hours (launch to termination or the end), all and Spot.
     pub node_hours: f64,
     pub node_hours_spot: f64,
@@ -400,6 +402,8 @@ enum Ev {
     PoolReclaim(u32),
     /// An evicted pod finished its grace period on a node: (node, pod).
     TerminatingEnd(u32, u32),
+    /// EC2's rebalance recommendation for a Spot node (an event only).
+    Rebalance(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1001,6 +1005,7 @@ impl<'a> Engine<'a> {
                 Ev::Reclaim(n) => self.on_reclaim(n as usize),
                 Ev::PoolReclaim(k) => self.on_pool_reclaim(k as usize),
                 Ev::TerminatingEnd(n, p) => self.on_terminating_end(n as usize, p),
+                Ev::Rebalance(n) => self.on_rebalance(n as usize),
                 Ev::Expire(n) => {
                     let n = n as usize;
                     if self.nodes[n].alive() && self.nodes[n].deleting.is_none() {

@@ -364,6 +364,7 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
             "interruptions": s.spot_interruptions,
             "insufficient_capacity_errors": s.spot_ice_errors,
             "pods_killed": s.spot_pods_killed,
+            "rebalance_recommendations": s.spot_rebalance_recommendations,
             "interruptions_by_pool": s.spot_interruptions_by_pool,
             "node_hours_share": if s.node_hours > 0.0 { round6(s.node_hours_spot / s.node_hours) } else { 0.0 },
             "saving_vs_on_demand_prices": round6(s.spot_saving_vs_on_demand),

@@ -134,6 +134,10 @@ fn a_warned_node_whose_pods_can_move_loses_none() {
             assert!(r["pods_killed"].as_array().unwrap().is_empty());
         }
     }
+    // Each warning followed a rebalance recommendation that changed nothing.
+    let recs = kinds(&rec, "spot-rebalance-recommendation");
+    assert_eq!(s.spot_rebalance_recommendations, recs.len() as u64);
+    assert!(recs.iter().all(|r| r["action"] == "none"));
     // The warned NodeClaim was deleted at the warning, as an interruption.
     let first = &warnings[0];
     assert!(
