@@ -453,6 +453,8 @@ struct Node {
     /// with the do-not-disrupt annotation.
     movable: u32,
     dnd: u32,
+    /// Bound pods with a priority other than 0 (their eviction cost is not 1).
+    prioritized: u32,
     /// Candidate of a started consolidation command: tainted, waiting for its replacement.
     in_command: bool,
     /// Karpenter's `lastPodEventTime` (bind, terminal, terminating; deduplicated to 10 s).
@@ -515,6 +517,7 @@ impl Node {
             nominated_until_ms: 0,
             movable: 0,
             dnd: 0,
+            prioritized: 0,
             in_command: false,
             view: 0,
             interrupted_ms: None,
@@ -1766,6 +1769,7 @@ impl<'a> Engine<'a> {
         let end = p.remaining_ms.map(|d| now + startup + d);
         p.end_at_ms = end;
         let movable = moves_cost(p.arrival.info.priority);
+        let prio = p.arrival.info.priority != 0;
         let dnd = p.arrival.do_not_disrupt;
         let anti = !p.arrival.info.constraints.anti_required.is_empty();
         let ns = p.arrival.info.namespace;
@@ -1777,6 +1781,7 @@ impl<'a> Engine<'a> {
         n.host_ports.extend(ports);
         n.touch_pod_event(now);
         n.movable += u32::from(movable);
+        n.prioritized += u32::from(prio);
         n.dnd += u32::from(dnd);
         let w = pod_weight(&req, &n.allocatable);
         add_weight(&mut n.ns_weights, ns, w);
@@ -1800,7 +1805,7 @@ impl<'a> Engine<'a> {
 
     /// Takes a bound pod off its node (the pod stays known). Returns the node.
     fn unbind(&mut self, id: u32) -> Option<usize> {
-        let (node, req, ns, ports, anti, movable, dnd) = {
+        let (node, req, ns, ports, anti, movable, dnd, prio) = {
             let p = self.pods.get(&id)?;
             let node = p.node? as usize;
             if let Some(from) = p.bound_ms {
@@ -1815,6 +1820,7 @@ impl<'a> Engine<'a> {
                 !p.arrival.info.constraints.anti_required.is_empty(),
                 moves_cost(p.arrival.info.priority),
                 p.arrival.do_not_disrupt,
+                p.arrival.info.priority != 0,
             )
         };
         self.flush_attribution(node);
@@ -1831,6 +1837,7 @@ impl<'a> Engine<'a> {
         }
         n.touch_pod_event(now);
         n.movable -= u32::from(movable);
+        n.prioritized -= u32::from(prio);
         n.dnd -= u32::from(dnd);
         let w = pod_weight(&req, &n.allocatable);
         add_weight(&mut n.ns_weights, ns, -w);

@@ -150,6 +150,11 @@ fn worst_launch_price(
 impl Engine<'_> {
     /// RescheduleDisruptionCost of node `i`: 1 + Σ positive eviction costs of its pods.
     fn rdc(&self, i: usize) -> f64 {
+        let n = &self.nodes[i];
+        if n.prioritized == 0 {
+            // Every pod costs exactly 1: the same sum, without looking the pods up.
+            return 1.0 + n.pods.len() as f64;
+        }
         1.0 + self.nodes[i]
             .pods
             .iter()
@@ -402,19 +407,19 @@ impl Engine<'_> {
         let Some((_, base, true)) = &self.fast_base else {
             return Fast::Unknown;
         };
-        let mut mine: Vec<PlanItem> = Vec::new();
+        // The candidates' pods must be plain too; count them for the simulation's cost.
+        let mut moved = 0usize;
         for c in cands {
             for pid in &self.nodes[*c].pods {
                 if let Some(p) = self.pods.get(pid) {
                     if !plain(&p.arrival.info) {
                         return Fast::Unknown;
                     }
-                    mine.push(PlanItem::of(&p.arrival.info, 1));
+                    moved += 1;
                 }
             }
         }
-        mine.sort_by(PlanItem::queue_order);
-        let cost = 5 + (base.len() + mine.len()) as u64;
+        let cost = 5 + (base.len() + moved) as u64;
         // Spot candidates without Spot-to-Spot can only be deleted: a moved pod that no other
         // node holds even before anything is placed ends the candidate (checked from the
         // per-shape counts, without a replay).
@@ -423,15 +428,30 @@ impl Engine<'_> {
                 .iter()
                 .filter_map(|c| self.fit.leaf_of.get(c).copied())
                 .collect();
-            for item in &mine {
-                if item.constraints.tolerations.is_empty()
-                    && self.fit.held_elsewhere(&item.requests, true, &own) == Some(false)
-                {
-                    *cost_ms += cost;
-                    return Fast::NoCommand;
+            for c in cands {
+                for pid in &self.nodes[*c].pods {
+                    let Some(p) = self.pods.get(pid) else {
+                        continue;
+                    };
+                    let info = &p.arrival.info;
+                    if info.constraints.tolerations.is_empty()
+                        && self.fit.held_elsewhere(&info.requests, true, &own) == Some(false)
+                    {
+                        *cost_ms += cost;
+                        return Fast::NoCommand;
+                    }
                 }
             }
         }
+        let mut mine: Vec<PlanItem> = Vec::with_capacity(moved);
+        for c in cands {
+            for pid in &self.nodes[*c].pods {
+                if let Some(p) = self.pods.get(pid) {
+                    mine.push(PlanItem::of(&p.arrival.info, 1));
+                }
+            }
+        }
+        mine.sort_by(PlanItem::queue_order);
         for c in cands {
             if let Some(&k) = self.fit.leaf_of.get(c) {
                 self.fit.exclude(k);
