@@ -407,41 +407,43 @@ impl Engine<'_> {
         let Some((_, base, true)) = &self.fast_base else {
             return Fast::Unknown;
         };
-        // The candidates' pods must be plain too; count them for the simulation's cost.
+        // The candidates' pods must be plain too; count them for the simulation's cost. Spot
+        // candidates without Spot-to-Spot can only be deleted: a moved pod that no other node
+        // holds even before anything is placed ends the candidate (from the per-shape counts,
+        // without a replay), once every pod is known to be plain.
+        let spot_only = self.spot_to_spot_only(cands);
+        let own: Vec<usize> = if spot_only {
+            cands
+                .iter()
+                .filter_map(|c| self.fit.leaf_of.get(c).copied())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut moved = 0usize;
+        let mut stranded = false;
         for c in cands {
             for pid in &self.nodes[*c].pods {
                 if let Some(p) = self.pods.get(pid) {
-                    if !plain(&p.arrival.info) {
+                    let info = &p.arrival.info;
+                    if !plain(info) {
                         return Fast::Unknown;
                     }
                     moved += 1;
+                    if spot_only
+                        && !stranded
+                        && info.constraints.tolerations.is_empty()
+                        && self.fit.held_elsewhere(&info.requests, true, &own) == Some(false)
+                    {
+                        stranded = true;
+                    }
                 }
             }
         }
         let cost = 5 + (base.len() + moved) as u64;
-        // Spot candidates without Spot-to-Spot can only be deleted: a moved pod that no other
-        // node holds even before anything is placed ends the candidate (checked from the
-        // per-shape counts, without a replay).
-        if self.spot_to_spot_only(cands) {
-            let own: Vec<usize> = cands
-                .iter()
-                .filter_map(|c| self.fit.leaf_of.get(c).copied())
-                .collect();
-            for c in cands {
-                for pid in &self.nodes[*c].pods {
-                    let Some(p) = self.pods.get(pid) else {
-                        continue;
-                    };
-                    let info = &p.arrival.info;
-                    if info.constraints.tolerations.is_empty()
-                        && self.fit.held_elsewhere(&info.requests, true, &own) == Some(false)
-                    {
-                        *cost_ms += cost;
-                        return Fast::NoCommand;
-                    }
-                }
-            }
+        if stranded {
+            *cost_ms += cost;
+            return Fast::NoCommand;
         }
         let mut mine: Vec<PlanItem> = Vec::with_capacity(moved);
         for c in cands {

@@ -90,7 +90,6 @@ pub struct FitIndex {
     log: Vec<Logged>,
     /// Requests with a bit in the masks (pods without tolerations), at most [`MAX_SHAPES`].
     shapes: Vec<Resources>,
-    shape_of: rustc_hash::FxHashMap<Resources, u32>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
     /// Per shape: how many leaves hold it (all leaves; leaves outside their window).
@@ -142,7 +141,6 @@ impl FitIndex {
         self.leaves = leaves;
         self.log.clear();
         self.shapes.clear();
-        self.shape_of.clear();
         self.count_all = vec![0; MAX_SHAPES];
         self.count_warm = vec![0; MAX_SHAPES];
         self.key = Some(key);
@@ -191,15 +189,15 @@ impl FitIndex {
 
     /// The bit of `req`, registering it (one pass over the leaves) while bits are left.
     fn shape(&mut self, req: &Resources) -> Option<u32> {
-        if let Some(&b) = self.shape_of.get(req) {
-            return Some(b);
+        // A pass sees few shapes: a scan beats hashing 12 quantities.
+        if let Some(b) = self.shapes.iter().position(|s| s == req) {
+            return Some(b as u32);
         }
         if self.shapes.len() >= MAX_SHAPES {
             return None;
         }
         let b = self.shapes.len() as u32;
         self.shapes.push(*req);
-        self.shape_of.insert(*req, b);
         for k in 0..self.leaves.len() {
             let l = &self.leaves[k];
             if !l.excluded && self.untainted[k] && req.fits(&l.free) {
