@@ -420,6 +420,13 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
         "| nodes launched / peak | {} / {} |\n",
         s.nodes_launched, s.nodes_peak
     ));
+    if s.node_hours_spot > 0.0 {
+        out.push_str(&format!(
+            "| Spot share of node-hours / saving against on-demand prices for the same node-hours | {:.1}% / ${:.2} |\n",
+            100.0 * s.node_hours_spot / s.node_hours.max(f64::MIN_POSITIVE),
+            s.spot_saving_vs_on_demand
+        ));
+    }
     if s.spot_interruptions > 0 || s.spot_ice_errors > 0 {
         out.push_str(&format!(
             "| Spot interruptions / pods killed by reclaim / insufficient-capacity errors | {} / {} / {} |\n",
