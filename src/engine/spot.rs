@@ -80,7 +80,11 @@ impl Default for InterruptionSettings {
 pub struct ReclaimPool {
     pub instance_type: Sym,
     pub zone: Sym,
+    /// The event times (never consumed by anything else, so they do not depend on the
+    /// cluster).
     pub rng: SimRng,
+    /// Which of the pool's nodes each event takes.
+    pub pick: SimRng,
 }
 
 /// Milliseconds until the next event of a Poisson process with `per_hour`.
@@ -132,6 +136,7 @@ impl Engine<'_> {
                 instance_type: it,
                 zone,
                 rng,
+                pick: stream(self.setup.seed, &format!("reclaim-pick/{it}/{zone}")),
             });
             self.reclaim_pool_of.insert((it, zone), k);
             self.push(at, Ev::PoolReclaim(k as u32));
@@ -166,7 +171,7 @@ impl Engine<'_> {
         });
         let mut taken = Vec::new();
         for i in members {
-            let u: f64 = self.reclaim_pools[k].rng.random::<f64>();
+            let u: f64 = self.reclaim_pools[k].pick.random::<f64>();
             if u < fraction {
                 taken.push(i);
             }

@@ -213,15 +213,15 @@ fn reclaim_events_are_the_same_in_every_variant() {
             &format!("consolidationPolicy: {policy}"),
         );
         let mut trace = String::from("arrival,duration,cpu,memory\n");
-        for i in 0..40 {
-            trace.push_str(&format!("{},{},1,1Gi\n", i * 60, 3600 + i * 97));
+        for i in 0..80 {
+            trace.push_str(&format!("{},{},1,1Gi\n", i * 60, 7200 + i * 397));
         }
         let (_, rec) = run(
             &[pool],
             &trace,
             None,
-            "name: reclaim\nseed: 5\nduration: 24h\n",
-            "interruptions: {model: none, reclaim_events: {monthly_rate: 60, fraction: 0.5}}\n",
+            "name: reclaim\nseed: 5\nduration: 48h\n",
+            "interruptions: {model: none, reclaim_events: {monthly_rate: 90, fraction: 0.5}}\n",
         );
         let key = |d: &Value, t: &str, z: &str| {
             format!("{}/{}", d[t].as_str().unwrap(), d[z].as_str().unwrap())
