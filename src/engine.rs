@@ -155,6 +155,15 @@ pub struct SimSetup {
     pub consolidation_precheck: bool,
 }
 
+/// One view's NodePools, borrowed from the setup.
+#[derive(Clone, Copy)]
+struct ViewRef<'a> {
+    templates: &'a [NodePoolTemplate],
+    settings: &'a [PoolSettings],
+    domain_groups: &'a FxHashMap<Sym, DomainGroup>,
+    drift: &'a [crate::disruption::drift::DriftKey],
+}
+
 /// The NodePools in effect from `at_ms` on (after a `changes` entry).
 #[derive(Debug, Clone)]
 pub struct PoolView {
@@ -806,48 +815,50 @@ impl<'a> Engine<'a> {
         e
     }
 
+    /// The NodePools of view `k`: 0 as loaded, k after `setup.changes[k - 1]`.
+    fn view_of(&self, k: usize) -> ViewRef<'a> {
+        let setup: &'a SimSetup = self.setup;
+        match k {
+            0 => ViewRef {
+                templates: &setup.templates,
+                settings: &setup.pool_settings,
+                domain_groups: &setup.domain_groups,
+                drift: &setup.drift,
+            },
+            k => {
+                let v = &setup.changes[k - 1];
+                ViewRef {
+                    templates: &v.templates,
+                    settings: &v.pool_settings,
+                    domain_groups: &v.domain_groups,
+                    drift: &v.drift,
+                }
+            }
+        }
+    }
+
     /// The NodePool templates in effect now, in Karpenter's order.
     fn templates(&self) -> &'a [NodePoolTemplate] {
-        self.view_templates(self.view)
+        self.view_of(self.view).templates
     }
 
     fn view_templates(&self, view: usize) -> &'a [NodePoolTemplate] {
-        let setup: &'a SimSetup = self.setup;
-        match view {
-            0 => &setup.templates,
-            k => &setup.changes[k - 1].templates,
-        }
+        self.view_of(view).templates
     }
 
     /// The NodePools' disruption settings in effect now (budgets, policy, consolidateAfter).
     fn pool_settings(&self) -> &'a [PoolSettings] {
-        self.view_settings(self.view)
+        self.view_of(self.view).settings
     }
 
     /// The settings a NodeClaim copied at creation (expireAfter, terminationGracePeriod) come
     /// from the view it was created under.
     fn view_settings(&self, view: usize) -> &'a [PoolSettings] {
-        let setup: &'a SimSetup = self.setup;
-        match view {
-            0 => &setup.pool_settings,
-            k => &setup.changes[k - 1].pool_settings,
-        }
+        self.view_of(view).settings
     }
 
     fn domain_groups(&self) -> &'a FxHashMap<Sym, DomainGroup> {
-        let setup: &'a SimSetup = self.setup;
-        match self.view {
-            0 => &setup.domain_groups,
-            k => &setup.changes[k - 1].domain_groups,
-        }
-    }
-
-    fn view_drift(&self, view: usize) -> &'a [crate::disruption::drift::DriftKey] {
-        let setup: &'a SimSetup = self.setup;
-        match view {
-            0 => &setup.drift,
-            k => &setup.changes[k - 1].drift,
-        }
+        self.view_of(self.view).domain_groups
     }
 
     /// A `changes` entry takes effect: NodePools and classes are replaced in place (same
@@ -874,8 +885,8 @@ impl<'a> Engine<'a> {
         let n = &self.nodes[i];
         let Some(t) = n.template else { return };
         let (Some(old), Some(cur)) = (
-            self.view_drift(n.view).get(t),
-            self.view_drift(self.view).get(t),
+            self.view_of(n.view).drift.get(t),
+            self.view_of(self.view).drift.get(t),
         ) else {
             return;
         };

@@ -54,22 +54,19 @@ impl DriftKey {
             t.spec.expire_after,
             t.spec.termination_grace_period_ms,
         );
+        // The class's static hash: its spec without the selector terms and ipPrefixCount
+        // (slices of structs as sets), plus the resolved AMI family.
         let mut spec = nc.spec.clone();
         spec.ami_selector_terms.clear();
         spec.subnet_selector_terms.clear();
         spec.security_group_selector_terms.clear();
         spec.capacity_reservation_selector_terms.clear();
         spec.ip_prefix_count = None;
+        let block_devices = set_of(&std::mem::take(&mut spec.block_device_mappings));
+        let interfaces = set_of(&std::mem::take(&mut spec.network_interfaces));
         let nodeclass = format!(
-            "family={:?} blockDeviceMappings={} networkInterfaces={} spec={:?}",
+            "family={:?} blockDeviceMappings={block_devices} networkInterfaces={interfaces} spec={spec:?}",
             nc.effective_ami_family(),
-            set_of(&spec.block_device_mappings),
-            set_of(&spec.network_interfaces),
-            {
-                spec.block_device_mappings.clear();
-                spec.network_interfaces.clear();
-                spec
-            },
         );
         DriftKey {
             nodepool,

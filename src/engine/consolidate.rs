@@ -126,6 +126,20 @@ fn eviction_cost(priority: i32) -> f64 {
     (1.0 + f64::from(priority) / 33_554_432.0).clamp(-10.0, 10.0)
 }
 
+/// Some instance type of template `t` holds `req` with its DaemonSet overhead and has an
+/// offering `offer` accepts.
+fn holds(
+    t: &crate::scheduler::NodePoolTemplate,
+    req: &Resources,
+    offer: impl Fn(&InstanceType, &crate::scheduler::Offering) -> bool,
+) -> bool {
+    t.candidates.iter().any(|i| {
+        let it = &t.instance_types[*i as usize];
+        let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
+        req.fits_with(&g.overhead, &it.allocatable) && it.offerings.iter().any(|o| offer(it, o))
+    })
+}
+
 /// `WorstLaunchPrice`: the most expensive available offering compatible with `reqs`, taken from
 /// the first capacity type (reserved, spot, on-demand) that has any.
 fn worst_launch_price(
@@ -550,14 +564,8 @@ impl Engine<'_> {
             t.limits.is_none()
                 && !t.requirements.has_min_values()
                 && crate::model::untolerated(&t.taints, tol).is_none()
-                && t.candidates.iter().any(|i| {
-                    let it = &t.instance_types[*i as usize];
-                    let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
-                    req.fits_with(&g.overhead, &it.allocatable)
-                        && it
-                            .offerings
-                            .iter()
-                            .any(|o| it.offering_ok(o, &t.requirements, &self.unavailable))
+                && holds(t, req, |it, o| {
+                    it.offering_ok(o, &t.requirements, &self.unavailable)
                 })
         })
     }
@@ -570,14 +578,10 @@ impl Engine<'_> {
             return true;
         }
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
-        !self.templates().iter().any(|t| {
-            t.candidates.iter().any(|i| {
-                let it = &t.instance_types[*i as usize];
-                let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
-                left.fits_with(&g.overhead, &it.allocatable)
-                    && it.offerings.iter().any(|o| o.available && o.price < source)
-            })
-        })
+        !self
+            .templates()
+            .iter()
+            .any(|t| holds(t, left, |_, o| o.available && o.price < source))
     }
 
     /// The consolidation decision for `cands` (`computeConsolidation`).

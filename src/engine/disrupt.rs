@@ -120,8 +120,8 @@ impl Engine<'_> {
     /// terminationGracePeriod a do-not-disrupt pod or a PDB that allows no eviction blocks it.
     fn drift_candidate(&self, i: usize) -> bool {
         let n = &self.nodes[i];
-        let Some(t) = n.template else { return false };
-        if n.drifted.is_none()
+        if n.template.is_none()
+            || n.drifted.is_none()
             || n.state != NodeState::Ready
             || n.deleting.is_some()
             || n.in_command
@@ -129,11 +129,18 @@ impl Engine<'_> {
         {
             return false;
         }
-        let tgp = self
-            .view_settings(n.view)
-            .get(t)
-            .is_some_and(|p| p.termination_grace_ms.is_some());
-        tgp || (n.dnd == 0 && !n.pods.iter().any(|p| self.pdb_blocks(*p)))
+        self.eventual(i) || (n.dnd == 0 && !n.pods.iter().any(|p| self.pdb_blocks(*p)))
+    }
+
+    /// The NodeClaim carries a terminationGracePeriod (copied at creation): drift takes it as
+    /// an eventual-class candidate and plans nothing for pods that cannot be evicted now.
+    fn eventual(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        n.template.is_some_and(|t| {
+            self.view_settings(n.view)
+                .get(t)
+                .is_some_and(|p| p.termination_grace_ms.is_some())
+        })
     }
 
     /// The Drift method (`drift.go`): candidates oldest drift first, those with nothing to
@@ -173,11 +180,8 @@ impl Engine<'_> {
                 blocked_budget.push(self.nodes[i].name);
                 continue;
             }
-            let tgp = self
-                .view_settings(self.nodes[i].view)
-                .get(t)
-                .is_some_and(|p| p.termination_grace_ms.is_some());
-            let Some(claims) = self.simulate(&[i], spent, false, tgp) else {
+            let eventual = self.eventual(i);
+            let Some(claims) = self.simulate(&[i], spent, false, eventual) else {
                 self.rec.decision(&serde_json::json!({
                     "time": secs(self.now), "kind": "disruption-blocked", "method": "drift",
                     "nodes": [self.nodes[i].name.as_str()],
