@@ -195,11 +195,7 @@ impl Engine<'_> {
         if !ps.consolidates_underutilized || n.movable == 0 || n.dnd > 0 {
             return false;
         }
-        let Some(after) = ps.consolidate_after_ms else {
-            return false;
-        };
-        let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
-        if now < t0 + after {
+        if !self.consolidatable(i, ps) {
             return false;
         }
         // Its instance type must still be one the NodePool offers.
@@ -712,26 +708,26 @@ impl Engine<'_> {
         })
     }
 
+    /// The price of a replacement's cheapest available offering over its options.
+    fn cheapest_option_price(&self, r: &PlannedClaim) -> Option<f64> {
+        let t = &self.templates()[r.template];
+        r.options
+            .iter()
+            .filter_map(|i| {
+                t.instance_types[*i as usize]
+                    .cheapest(&r.requirements, &self.unavailable)
+                    .map(|o| o.price)
+            })
+            .min_by(f64::total_cmp)
+    }
+
     /// EstimatedSavings of a decision: the candidates' prices minus, for a replacement, the
     /// cheapest available offering of its cheapest option.
     fn estimated_savings(&self, cands: &[usize], kind: &Kind) -> f64 {
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
         match kind {
             Kind::Delete => source,
-            Kind::Replace(r) => {
-                let t = &self.templates()[r.template];
-                let cheapest = r
-                    .options
-                    .iter()
-                    .filter_map(|i| {
-                        t.instance_types[*i as usize]
-                            .cheapest(&r.requirements, &self.unavailable)
-                            .map(|o| o.price)
-                    })
-                    .min_by(f64::total_cmp)
-                    .unwrap_or(f64::INFINITY);
-                source - cheapest
-            }
+            Kind::Replace(r) => source - self.cheapest_option_price(r).unwrap_or(f64::INFINITY),
         }
     }
 
@@ -1003,16 +999,7 @@ impl Engine<'_> {
                     .take(10)
                     .map(|i| t.instance_types[*i as usize].name.as_str())
                     .collect();
-                let cheapest = r
-                    .options
-                    .iter()
-                    .filter_map(|i| {
-                        t.instance_types[*i as usize]
-                            .cheapest(&r.requirements, &self.unavailable)
-                            .map(|o| o.price)
-                    })
-                    .min_by(f64::total_cmp)
-                    .unwrap_or(0.0);
+                let cheapest = self.cheapest_option_price(&r).unwrap_or(0.0);
                 let n_options = r.options.len();
                 let opts: Vec<String> = opts.into_iter().map(str::to_string).collect();
                 for c in &cmd.cands {

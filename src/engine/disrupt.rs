@@ -30,16 +30,23 @@ impl Engine<'_> {
         if n.state != NodeState::Ready || n.deleting.is_some() || n.nominated_until_ms > now {
             return false;
         }
-        let Some(after) = ps.consolidate_after_ms else {
-            return false;
-        };
-        let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
-        if now < t0 + after {
+        if !self.consolidatable(i, ps) {
             return false;
         }
         // An active do-not-disrupt pod blocks every method; a node is empty when no pod
         // would have to be rescheduled (its RescheduleDisruptionCost is 1).
         n.dnd == 0 && n.movable == 0
+    }
+
+    /// The `Consolidatable` condition: consolidateAfter (not `Never`) has passed since the last
+    /// pod event, or since initialization (`nodeclaim/disruption/consolidation.go`).
+    pub(super) fn consolidatable(&self, i: usize, ps: &crate::engine::PoolSettings) -> bool {
+        let n = &self.nodes[i];
+        let Some(after) = ps.consolidate_after_ms else {
+            return false;
+        };
+        let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
+        self.now >= t0 + after
     }
 
     /// Per template: (nodes counted by budgets, nodes already disrupting): initialized and not
