@@ -55,6 +55,8 @@ fn node_hours(rec: &MemoryRecorder, instance_type: &str, end_ms: u64) -> f64 {
 /// interruptions per node-hour within 15 % of the model's rate for each pool (about 3 standard
 /// deviations for the band-0 pool's ~430 events, 7 for the band-4 pool's ~4,300), and their
 /// ratio within 15 % of the bands' ratio (×10.1).
+// karpsim's model (no Karpenter rule): disruption.md §10 leaves the interruption process to the
+// simulator; the band → rate mapping is stated in `engine::spot`.
 #[test]
 fn interruptions_follow_the_advisor_band_rates() {
     let pools = [
@@ -155,6 +157,7 @@ fn a_warned_node_whose_pods_can_move_loses_none() {
 
 /// A pod the drain may not evict (a PDB allowing no disruption) is still on the instance when
 /// EC2 takes it back two minutes after the warning: killed, and counted.
+// karpenter: rule disruption.md §10 "Spot timeline" (aws: pkg/controllers/interruption/utils.go): warning at t, NodeClaim deleted, offering unavailable 3 min, instance gone at t+120 s killing the pods still there
 #[test]
 fn a_pod_still_on_the_instance_at_the_end_of_the_notice_is_killed() {
     let pdb = "apiVersion: policy/v1
@@ -204,6 +207,7 @@ spec:
 /// Correlated reclaim events come from each pool's own stream: runs that differ elsewhere
 /// (here the consolidation policy) see the same events in the same pools at the same times,
 /// from the moment both runs have launched into the pool.
+// karpsim's model (no Karpenter rule): issue #4's "every variant sees the same reclaim events".
 #[test]
 fn reclaim_events_are_the_same_in_every_variant() {
     type Events = Vec<(String, f64)>;
@@ -316,6 +320,7 @@ fn ice_on_every_spot_offering_falls_back_to_on_demand_on_a_later_pass() {
 /// A pod whose template sets a 5-minute `terminationGracePeriodSeconds` is still shutting down
 /// on the reclaimed instance when EC2 takes it two minutes after the warning: killed, and
 /// counted; its replacement pod was pending (and is rebound) meanwhile.
+// karpenter: rule disruption.md §10 "Spot timeline" and §9.3 (pods are deleted, not waited for, once the instance is gone)
 #[test]
 fn a_pod_with_a_5_minute_grace_period_is_killed_at_the_end_of_the_notice() {
     let dir = tempfile::tempdir().unwrap();
