@@ -18,7 +18,7 @@ use karpsim::model::{
 use karpsim::requirements::{Requirement, Requirements};
 use karpsim::resources::{GIB_MILLI, MIB_MILLI, ResourceName, Resources};
 use karpsim::scheduler::{
-    InstanceType, NodePoolSpecLite, Offering, Scheduler, SimRng, SolveInput, Unavailable,
+    InstanceType, Market, NodePoolSpecLite, Offering, Scheduler, SimRng, SolveInput,
     build_domain_groups, build_template, sort_templates,
 };
 use rand::{RngExt, SeedableRng};
@@ -206,7 +206,7 @@ fn main() {
     let mut templates = vec![build_template(&np, its, &[], false).expect("template")];
     sort_templates(&mut templates);
     let domain_groups = build_domain_groups(&templates);
-    let unavailable = Unavailable::default();
+    let market = Market::default();
     println!(
         "{:>8} {:>10} {:>12} {:>8}",
         "pods", "seconds", "pods/s", "nodes"
@@ -224,7 +224,7 @@ fn main() {
                 existing: &[],
                 placed: Vec::new(),
                 remaining: vec![None],
-                unavailable: &unavailable,
+                market: &market,
                 domain_groups: &domain_groups,
                 tolerate_prefer_no_schedule: false,
                 min_values_best_effort: false,

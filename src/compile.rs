@@ -673,6 +673,14 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         ignore_preferences: false,
         spot_to_spot: k.feature_gate("SpotToSpotConsolidation"),
         interruptions: interruption_settings(&sc.interruptions),
+        spot_prices: match sc.spot_prices.model {
+            config::SpotPriceModel::Constant => None,
+            config::SpotPriceModel::Varying => Some(crate::engine::spot_price::PriceWalk::new(
+                sc.spot_prices.change_interval_ms,
+                sc.spot_prices.step,
+                sc.spot_prices.reversion,
+            )),
+        },
     };
     for (name, why) in &skipped {
         notes.push(format!("NodePool {name} skipped: {why}"));

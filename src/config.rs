@@ -56,8 +56,8 @@ pub use pod::{
 pub use scenario::{
     CapacityType, CatalogPaths, Change, ChangeState, ExistingNodes, FEATURE_GATES,
     InterruptionModel, Interruptions, KarpenterSettings, KubeScheduler, LatencyDistribution,
-    LaunchLatency, LoadedScenario, ObjectEdit, Scenario, Scoring, Variant, Workload,
-    apply_object_edits, load_scenario,
+    LaunchLatency, LoadedScenario, ObjectEdit, Scenario, Scoring, SpotPriceModel, SpotPrices,
+    Variant, Workload, apply_object_edits, load_scenario,
 };
 
 use std::path::Path;

@@ -10,6 +10,7 @@ pub mod disrupt;
 pub mod fit;
 pub mod kube;
 pub mod spot;
+pub mod spot_price;
 
 use crate::labels::{self, Sym};
 use crate::launch::{self, LaunchError};
@@ -18,8 +19,8 @@ use crate::requirements::{Requirement, Requirements};
 use crate::resources::{ResourceName, Resources};
 use crate::scheduler::topology::DomainGroup;
 use crate::scheduler::{
-    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, NodePoolTemplate, Scheduler,
-    SimRng, SolveInput, Unavailable,
+    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, Market, NodePoolTemplate,
+    Scheduler, SimRng, SolveInput,
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::Distribution;
@@ -91,6 +92,8 @@ pub struct Settings {
     pub spot_to_spot: bool,
     /// The Spot interruption model.
     pub interruptions: spot::InterruptionSettings,
+    /// `spot_prices: varying`; `None` keeps the catalog prices.
+    pub spot_prices: Option<spot_price::PriceWalk>,
 }
 
 impl Default for Settings {
@@ -110,6 +113,7 @@ impl Default for Settings {
             ignore_preferences: false,
             spot_to_spot: false,
             interruptions: spot::InterruptionSettings::default(),
+            spot_prices: None,
         }
     }
 }
@@ -413,6 +417,8 @@ enum Ev {
     TerminatingEnd(u32, u32),
     /// EC2's rebalance recommendation for a Spot node (an event only).
     Rebalance(u32),
+    /// The hourly step of the Spot price walk (`spot_prices: varying`).
+    SpotPrices,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,6 +487,9 @@ struct Node {
     deleting: Option<Deleting>,
     terminated_ms: Option<u64>,
     termination_reason: Option<&'static str>,
+    /// Cost accrued at earlier Spot prices, and since when `price` applies.
+    cost_before: f64,
+    price_since_ms: u64,
     /// Namespace cost attribution: weights of bound pods per namespace, and last flush time.
     ns_weights: Vec<(Sym, f64)>,
     attr_last_ms: u64,
@@ -511,6 +520,8 @@ impl Node {
             zone: labels::ZONE,
             capacity_type: labels::ON_DEMAND,
             price: 0.0,
+            cost_before: 0.0,
+            price_since_ms: 0,
             labels: Vec::new(),
             reqs: Arc::new(Requirements::new()),
             taints: Vec::new(),
@@ -663,7 +674,9 @@ pub struct Engine<'a> {
     requeue: VecDeque<(u64, u32)>,
     rngs: Rngs,
     ice: BTreeMap<(Sym, Sym, Sym), u64>,
-    unavailable: Unavailable,
+    market: Market,
+    /// Spot pools whose prices walk (`spot_prices: varying`).
+    price_pools: Vec<spot_price::PricePool>,
     hostnames: Vec<Sym>,
     summary: RunSummary,
     alive_nodes: u64,
@@ -752,7 +765,8 @@ impl<'a> Engine<'a> {
             requeue: VecDeque::new(),
             rngs: Rngs::new(setup.seed),
             ice: BTreeMap::new(),
-            unavailable: Unavailable::default(),
+            market: Market::default(),
+            price_pools: Vec::new(),
             hostnames: Vec::new(),
             summary: RunSummary::default(),
             alive_nodes: 0,
@@ -940,6 +954,7 @@ impl<'a> Engine<'a> {
         self.pull_arrival()?;
         self.push(0, Ev::Sample);
         self.push(0, Ev::DisruptionTick);
+        self.init_spot_prices();
         for (k, c) in self.setup.changes.iter().enumerate() {
             self.push(c.at_ms, Ev::Change(k as u32));
         }
@@ -999,14 +1014,11 @@ impl<'a> Engine<'a> {
                 Ev::Ready(n) => self.on_ready(n as usize),
                 Ev::Sample => {
                     self.sample();
-                    let more = self.setup.horizon_ms.is_some()
-                        || !self.trace_done
-                        || self.work > 0
-                        || self.batcher.open;
-                    if more {
+                    if self.more_to_come() {
                         self.push(self.now + TIMELINE_STEP_MS, Ev::Sample);
                     }
                 }
+                Ev::SpotPrices => self.on_spot_prices(),
                 Ev::IceExpire => self.on_ice_expire(),
                 Ev::Drain(n) => self.on_drain(n as usize),
                 Ev::Terminate(n) => self.on_terminate(n as usize),
@@ -1036,6 +1048,12 @@ impl<'a> Engine<'a> {
         let end = self.setup.horizon_ms.unwrap_or(self.now);
         self.advance(end.max(self.now));
         Ok(self.finish())
+    }
+
+    /// Whether a periodic event (timeline sample, price step) should come again: the run has
+    /// a horizon, or something can still change.
+    fn more_to_come(&self) -> bool {
+        self.setup.horizon_ms.is_some() || !self.trace_done || self.work > 0 || self.batcher.open
     }
 
     /// Moves simulated time forward, integrating utilization.
@@ -1390,7 +1408,7 @@ impl<'a> Engine<'a> {
                 existing,
                 placed,
                 remaining,
-                unavailable: &self.unavailable,
+                market: &self.market,
                 domain_groups: self.domain_groups(),
                 tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
                 min_values_best_effort: self.setup.settings.min_values_best_effort,
@@ -1514,7 +1532,7 @@ impl<'a> Engine<'a> {
             &plan.options,
             &reqs,
             &plan.requests,
-            &self.unavailable,
+            &self.market,
             &mut self.rngs.launch,
             &mut ice_draw,
             &mut iced,
@@ -1562,6 +1580,7 @@ impl<'a> Engine<'a> {
                 let n = &mut self.nodes[idx];
                 n.state = NodeState::Launched;
                 n.launched_ms = self.now;
+                n.price_since_ms = self.now;
                 n.attr_last_ms = self.now;
                 n.zone = choice.zone;
                 n.capacity_type = choice.capacity_type;
@@ -1608,7 +1627,7 @@ impl<'a> Engine<'a> {
 
     fn mark_unavailable(&mut self, key: (Sym, Sym, Sym)) {
         self.ice.insert(key, self.now + ICE_TTL_MS);
-        self.unavailable.insert(key);
+        self.market.unavailable.insert(key);
         self.push(self.now + ICE_TTL_MS, Ev::IceExpire);
     }
 
@@ -1622,7 +1641,7 @@ impl<'a> Engine<'a> {
             .collect();
         for k in expired {
             self.ice.remove(&k);
-            self.unavailable.remove(&k);
+            self.market.unavailable.remove(&k);
         }
     }
 
@@ -2328,7 +2347,9 @@ impl<'a> Engine<'a> {
             }
             let stop = n.terminated_ms.unwrap_or(end).min(end);
             let hours = stop.saturating_sub(n.launched_ms) as f64 / 3_600_000.0;
-            let cost = n.price * hours;
+            // Billed at each price for the time it applied (one price unless Spot prices walk).
+            let since = n.price_since_ms.max(n.launched_ms);
+            let cost = n.cost_before + n.price * (stop.saturating_sub(since) as f64 / 3_600_000.0);
             let pool = match n.template {
                 Some(t) => self.templates()[t].name.as_str().to_string(),
                 None => "(existing)".to_string(),
@@ -2357,7 +2378,7 @@ impl<'a> Engine<'a> {
                         .map(|o| o.price)
                 });
                 if let Some(od) = od {
-                    self.summary.spot_saving_vs_on_demand += (od - n.price) * hours;
+                    self.summary.spot_saving_vs_on_demand += od * hours - cost;
                 }
             }
             let rec = NodeRecord {
@@ -2370,7 +2391,12 @@ impl<'a> Engine<'a> {
                     .unwrap_or_default(),
                 zone: n.zone.as_str().to_string(),
                 capacity_type: n.capacity_type.as_str().to_string(),
-                price_per_hour: n.price,
+                // A node repriced by the Spot price walk: its average price over its life.
+                price_per_hour: if since > n.launched_ms && hours > 0.0 {
+                    cost / hours
+                } else {
+                    n.price
+                },
                 launched_ms: n.launched_ms,
                 ready_ms: n.ready_ms,
                 terminated_ms: n.terminated_ms,

@@ -9,7 +9,7 @@
 use crate::labels::{self, Sym};
 use crate::requirements::Requirements;
 use crate::resources::Resources;
-use crate::scheduler::{InstanceType, SimRng, Unavailable};
+use crate::scheduler::{InstanceType, Market, SimRng};
 use rand::RngExt;
 
 /// The AWS provider's `maxInstanceTypes` for one CreateFleet request.
@@ -59,7 +59,7 @@ pub fn launch(
     options: &[u32],
     requirements: &Requirements,
     requests: &Resources,
-    unavailable: &Unavailable,
+    market: &Market,
     rng: &mut SimRng,
     ice_draw: &mut dyn FnMut(&mut SimRng, &InstanceType, Sym) -> bool,
     iced: &mut Vec<(Sym, Sym, Sym)>,
@@ -74,8 +74,8 @@ pub fn launch(
         o.available
             && zone_req.is_none_or(|q| q.has(o.zone))
             && ct_req.is_none_or(|q| q.has(o.capacity_type))
-            && (unavailable.is_empty()
-                || !unavailable.contains(&(it.name, o.zone, o.capacity_type)))
+            && (market.none_unavailable()
+                || !market.is_unavailable(&(it.name, o.zone, o.capacity_type)))
     };
     // 1. compatible, fits, has an available compatible offering — one pass over the options
     // and their offerings, keeping each type's cheapest on-demand and Spot price.
@@ -100,7 +100,7 @@ pub fn launch(
             }
             any = true;
             if o.capacity_type == labels::SPOT {
-                spot = spot.min(o.price);
+                spot = spot.min(market.price(it.name, o));
             } else if o.capacity_type == labels::ON_DEMAND {
                 od = od.min(o.price);
             }
@@ -135,7 +135,8 @@ pub fn launch(
     };
     let offering_allowed = |it: &InstanceType, o: &crate::scheduler::Offering| {
         offering_ok(it, o)
-            && !(o.capacity_type == labels::SPOT && cheapest_od.is_some_and(|od| o.price > od))
+            && !(o.capacity_type == labels::SPOT
+                && cheapest_od.is_some_and(|od| market.price(it.name, o) > od))
     };
     // 7. truncate to the 60 cheapest by cheapest remaining offering.
     let mut priced: Vec<(f64, u32)> = kept
@@ -186,7 +187,7 @@ pub fn launch(
                 overrides.push(Override {
                     it: *i,
                     off: oi,
-                    price: o.price,
+                    price: market.price(it.name, o),
                     band: o.interruption_band.unwrap_or(2),
                 });
             }
@@ -258,7 +259,7 @@ pub fn launch(
             instance_type: o.it,
             zone: off.zone,
             capacity_type: ct,
-            price: off.price,
+            price: o.price,
             considered,
             cheapest,
             why,

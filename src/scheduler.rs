@@ -29,7 +29,7 @@ pub const MAX_INSTANCE_TYPES: usize = 600;
 pub struct Offering {
     pub zone: Sym,
     pub capacity_type: Sym,
-    /// USD per hour.
+    /// USD per hour in the catalog (read the current price through [`Market::price`]).
     pub price: f64,
     /// Static availability (a price exists and the zone is offered).
     pub available: bool,
@@ -49,31 +49,66 @@ pub struct InstanceType {
     pub exotic: bool,
 }
 
-/// Offerings made unavailable at run time (the ICE cache): (instance type, zone, capacity type).
-pub type Unavailable = FxHashSet<(Sym, Sym, Sym)>;
+/// What the offerings are worth and whether they can be had right now: the offerings made
+/// unavailable at run time (the ICE cache) and, under `spot_prices: varying`, the current Spot
+/// prices. An offering's `price` is its catalog price; read prices through [`Market::price`].
+#[derive(Debug, Default, Clone)]
+pub struct Market {
+    /// (instance type, zone, capacity type) launches failed with insufficient capacity.
+    pub unavailable: FxHashSet<(Sym, Sym, Sym)>,
+    /// Current Spot prices by (instance type, zone); empty when prices are constant.
+    pub spot: rustc_hash::FxHashMap<(Sym, Sym), f64>,
+}
+
+impl Market {
+    /// No offering is in the ICE cache.
+    #[inline]
+    pub fn none_unavailable(&self) -> bool {
+        self.unavailable.is_empty()
+    }
+
+    #[inline]
+    pub fn is_unavailable(&self, key: &(Sym, Sym, Sym)) -> bool {
+        self.unavailable.contains(key)
+    }
+
+    /// Offering `o` of instance type `it`: its price per hour now.
+    #[inline]
+    pub fn price(&self, it: Sym, o: &Offering) -> f64 {
+        if self.spot.is_empty() || o.capacity_type != labels::SPOT {
+            return o.price;
+        }
+        self.spot.get(&(it, o.zone)).copied().unwrap_or(o.price)
+    }
+}
 
 impl InstanceType {
     /// Whether offering `o` is available now and allowed by `reqs` (zone, capacity type).
     #[inline]
-    pub fn offering_ok(
-        &self,
-        o: &Offering,
-        reqs: &Requirements,
-        unavailable: &Unavailable,
-    ) -> bool {
+    pub fn offering_ok(&self, o: &Offering, reqs: &Requirements, market: &Market) -> bool {
         o.available
             && reqs.allows(labels::ZONE, o.zone)
             && reqs.allows(labels::CAPACITY_TYPE, o.capacity_type)
-            && (unavailable.is_empty()
-                || !unavailable.contains(&(self.name, o.zone, o.capacity_type)))
+            && (market.none_unavailable()
+                || !market.is_unavailable(&(self.name, o.zone, o.capacity_type)))
     }
 
-    /// Cheapest available offering compatible with `reqs`.
-    pub fn cheapest(&self, reqs: &Requirements, unavailable: &Unavailable) -> Option<&Offering> {
+    /// Cheapest available offering compatible with `reqs`, at today's prices.
+    pub fn cheapest(&self, reqs: &Requirements, market: &Market) -> Option<&Offering> {
         self.offerings
             .iter()
-            .filter(|o| self.offering_ok(o, reqs, unavailable))
-            .min_by(|a, b| a.price.total_cmp(&b.price))
+            .filter(|o| self.offering_ok(o, reqs, market))
+            .min_by(|a, b| {
+                market
+                    .price(self.name, a)
+                    .total_cmp(&market.price(self.name, b))
+            })
+    }
+
+    /// The price of [`InstanceType::cheapest`].
+    pub fn cheapest_price(&self, reqs: &Requirements, market: &Market) -> Option<f64> {
+        self.cheapest(reqs, market)
+            .map(|o| market.price(self.name, o))
     }
 }
 
@@ -145,7 +180,7 @@ pub struct SolveInput<'a> {
     pub placed: Vec<(PodInfo, usize)>,
     /// Remaining limits per template (same order as `templates`).
     pub remaining: Vec<Option<Limits>>,
-    pub unavailable: &'a Unavailable,
+    pub market: &'a Market,
     pub domain_groups: &'a FxHashMap<Sym, DomainGroup>,
     pub tolerate_prefer_no_schedule: bool,
     pub min_values_best_effort: bool,
@@ -314,7 +349,7 @@ impl<'a> Scheduler<'a> {
             .templates
             .iter()
             .map(|t| {
-                if input.unavailable.is_empty() {
+                if input.market.none_unavailable() {
                     t.candidates.clone()
                 } else {
                     let its = &t.instance_types;
@@ -325,7 +360,7 @@ impl<'a> Scheduler<'a> {
                             let it = &its[*i as usize];
                             it.offerings
                                 .iter()
-                                .any(|o| it.offering_ok(o, &t.requirements, input.unavailable))
+                                .any(|o| it.offering_ok(o, &t.requirements, input.market))
                         })
                         .collect()
                 }
@@ -349,7 +384,12 @@ impl<'a> Scheduler<'a> {
             template_bound: input
                 .templates
                 .iter()
-                .map(|t| input.unavailable.is_empty().then_some(t.candidates_bound))
+                .map(|t| {
+                    input
+                        .market
+                        .none_unavailable()
+                        .then_some(t.candidates_bound)
+                })
                 .collect(),
         }
     }
@@ -823,7 +863,7 @@ impl<'a> Scheduler<'a> {
                 || it
                     .offerings
                     .iter()
-                    .any(|o| it.offering_ok(o, reqs, self.input.unavailable));
+                    .any(|o| it.offering_ok(o, reqs, self.input.market));
             any_compat |= compat;
             any_fit |= fits;
             any_offer |= offer;
@@ -919,11 +959,10 @@ impl<'a> Scheduler<'a> {
             c.requests.add_assign(&m);
         }
         // Truncate to the 600 cheapest by cheapest compatible available offering.
-        let unavailable = self.input.unavailable;
+        let market = self.input.market;
         let price = |i: &u32| {
             let it = &t.instance_types[*i as usize];
-            it.cheapest(&c.requirements, unavailable)
-                .map(|o| o.price)
+            it.cheapest_price(&c.requirements, market)
                 .unwrap_or(f64::MAX)
         };
         if c.options.len() > MAX_INSTANCE_TYPES {
@@ -1122,7 +1161,7 @@ pub fn build_template(
     }
     requirements.add(Requirement::single(labels::REGISTERED, labels::TRUE));
     requirements.add(Requirement::single(labels::INITIALIZED, labels::TRUE));
-    let none = Unavailable::default();
+    let none = Market::default();
     let mut candidates: Vec<u32> = Vec::new();
     for (i, it) in instance_types.iter().enumerate() {
         if it.requirements.intersects(&requirements).is_ok()

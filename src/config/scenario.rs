@@ -122,6 +122,41 @@ impl Default for Interruptions {
     }
 }
 
+/// `spot_prices.model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpotPriceModel {
+    /// Each Spot pool keeps its catalog price for the whole run.
+    Constant,
+    /// Each Spot pool's price moves in small seeded steps around its catalog price.
+    Varying,
+}
+
+/// `spot_prices` (karpsim's extension): whether Spot prices move during the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotPrices {
+    /// Default `constant`.
+    pub model: SpotPriceModel,
+    /// Mean time between two price changes of one pool; default 19h (measured on the 2022
+    /// sample, see pricing-data/README.md).
+    pub change_interval_ms: u64,
+    /// Standard deviation of one change of the log price; default 0.007 (0.7 %).
+    pub step: f64,
+    /// Share of the gap between the log price and the catalog price's log closed at each
+    /// change; default 0.1.
+    pub reversion: f64,
+}
+
+impl Default for SpotPrices {
+    fn default() -> Self {
+        SpotPrices {
+            model: SpotPriceModel::Constant,
+            change_interval_ms: 19 * 3_600_000,
+            step: 0.007,
+            reversion: 0.1,
+        }
+    }
+}
+
 /// `karpenter.launch_latency.distribution`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LatencyDistribution {
@@ -245,6 +280,7 @@ pub struct Variant {
     pub nodeclasses: Vec<ObjectEdit>,
     /// Partial overrides, merged over the base sections.
     pub interruptions: Option<Value>,
+    pub spot_prices: Option<Value>,
     pub karpenter: Option<Value>,
     pub kube_scheduler: Option<Value>,
 }
@@ -269,6 +305,7 @@ pub struct Scenario {
     pub workload: Workload,
     pub existing_nodes: Vec<ExistingNodes>,
     pub interruptions: Interruptions,
+    pub spot_prices: SpotPrices,
     pub karpenter: KarpenterSettings,
     pub kube_scheduler: KubeScheduler,
     pub changes: Vec<Change>,
@@ -301,6 +338,7 @@ const TOP_KEYS: &[&str] = &[
     "workload",
     "existing_nodes",
     "interruptions",
+    "spot_prices",
     "karpenter",
     "kube_scheduler",
     "changes",
@@ -318,6 +356,49 @@ fn path_field(ctx: &mut Ctx, o: &Obj, key: &str, dir: &Path) -> Option<PathBuf> 
         return None;
     }
     Some(resolve(dir, &s))
+}
+
+fn parse_spot_prices(ctx: &mut Ctx, v: &Value, path: &str) -> SpotPrices {
+    let o = ctx.obj(v, path, &["model", "change_interval", "step", "reversion"]);
+    let mut sp = SpotPrices::default();
+    if let Some(m) = ctx.enumv(
+        &o,
+        "model",
+        &[
+            ("constant", SpotPriceModel::Constant),
+            ("varying", SpotPriceModel::Varying),
+        ],
+    ) {
+        sp.model = m;
+    }
+    if let Some(d) = ctx.duration(&o, "change_interval", DurSyntax::Go) {
+        if d == 0 {
+            ctx.err(&o.path("change_interval"), "must be more than 0");
+        } else {
+            sp.change_interval_ms = d;
+        }
+    }
+    if let Some(x) = ctx.float(&o, "step") {
+        if !(0.0..=1.0).contains(&x) {
+            ctx.err(
+                &o.path("step"),
+                format!("{x} is not a share: give the standard deviation of one change of the log price, from 0 to 1 (0.007 = 0.7 %)"),
+            );
+        } else {
+            sp.step = x;
+        }
+    }
+    if let Some(x) = ctx.float(&o, "reversion") {
+        if !(0.0..=1.0).contains(&x) {
+            ctx.err(
+                &o.path("reversion"),
+                format!("{x} is not a share: must be from 0 to 1"),
+            );
+        } else {
+            sp.reversion = x;
+        }
+    }
+    sp
 }
 
 fn parse_interruptions(ctx: &mut Ctx, v: &Value, path: &str, partial: bool) -> Interruptions {
@@ -750,6 +831,10 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         Some(i) => parse_interruptions(ctx, i, &o.path("interruptions"), false),
         None => Interruptions::default(),
     };
+    let spot_prices = match o.get("spot_prices") {
+        Some(i) => parse_spot_prices(ctx, i, &o.path("spot_prices")),
+        None => SpotPrices::default(),
+    };
     let karpenter = match o.get("karpenter") {
         Some(k) => parse_karpenter(ctx, k, &o.path("karpenter"), false),
         None => KarpenterSettings::default(),
@@ -793,6 +878,7 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
                 "nodepools",
                 "nodeclasses",
                 "interruptions",
+                "spot_prices",
                 "karpenter",
                 "kube_scheduler",
             ],
@@ -804,6 +890,10 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         let nodeclasses = parse_edits(c, &e, "nodeclasses");
         let interruptions = e.get("interruptions").map(|x| {
             parse_interruptions(c, x, &e.path("interruptions"), true);
+            x.clone()
+        });
+        let spot_prices = e.get("spot_prices").map(|x| {
+            parse_spot_prices(c, x, &e.path("spot_prices"));
             x.clone()
         });
         let karpenter = e.get("karpenter").map(|x| {
@@ -820,6 +910,7 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             nodepools,
             nodeclasses,
             interruptions,
+            spot_prices,
             karpenter,
             kube_scheduler,
         })
@@ -845,6 +936,7 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         workload,
         existing_nodes,
         interruptions,
+        spot_prices,
         karpenter,
         kube_scheduler,
         changes,
@@ -858,7 +950,7 @@ fn default_start() -> DateTime<Utc> {
 }
 
 impl Scenario {
-    /// The scenario with a variant's section overrides (`seed`, `interruptions`, `karpenter`,
+    /// The scenario with a variant's section overrides (`seed`, `interruptions`, `spot_prices`, `karpenter`,
     /// `kube_scheduler`) merged over the base. NodePool/EC2NodeClass edits are applied by
     /// [`LoadedScenario::variant`].
     pub fn with_variant(&self, v: &Variant) -> Result<Scenario, ConfigErrors> {
@@ -877,6 +969,13 @@ impl Scenario {
                 &deep_merge(&base("interruptions"), o),
                 "interruptions",
                 false,
+            );
+        }
+        if let Some(o) = &v.spot_prices {
+            out.spot_prices = parse_spot_prices(
+                &mut ctx,
+                &deep_merge(&base("spot_prices"), o),
+                "spot_prices",
             );
         }
         if let Some(o) = &v.karpenter {

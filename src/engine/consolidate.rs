@@ -14,7 +14,7 @@ use crate::model::PodInfo;
 use crate::requirements::Requirement;
 use crate::resources::Resources;
 use crate::scheduler::{
-    InstanceType, PlannedClaim, Scheduler, SolveInput, Unavailable, satisfies_min_values,
+    InstanceType, Market, PlannedClaim, Scheduler, SolveInput, satisfies_min_values,
 };
 use rustc_hash::FxHashSet;
 
@@ -145,14 +145,14 @@ fn holds(
 fn worst_launch_price(
     it: &InstanceType,
     reqs: &crate::requirements::Requirements,
-    unavailable: &Unavailable,
+    market: &Market,
 ) -> Option<f64> {
     for ct in [labels::RESERVED, labels::SPOT, labels::ON_DEMAND] {
         let worst = it
             .offerings
             .iter()
-            .filter(|o| o.capacity_type == ct && it.offering_ok(o, reqs, unavailable))
-            .map(|o| o.price)
+            .filter(|o| o.capacity_type == ct && it.offering_ok(o, reqs, market))
+            .map(|o| market.price(it.name, o))
             .max_by(f64::total_cmp);
         if worst.is_some() {
             return worst;
@@ -312,7 +312,7 @@ impl Engine<'_> {
             existing: &existing,
             placed,
             remaining,
-            unavailable: &self.unavailable,
+            market: &self.market,
             domain_groups: self.domain_groups(),
             tolerate_prefer_no_schedule: self.setup.tolerate_prefer_no_schedule,
             min_values_best_effort: self.setup.settings.min_values_best_effort,
@@ -561,7 +561,7 @@ impl Engine<'_> {
                 && !t.requirements.has_min_values()
                 && crate::model::untolerated(&t.taints, tol).is_none()
                 && holds(t, req, |it, o| {
-                    it.offering_ok(o, &t.requirements, &self.unavailable)
+                    it.offering_ok(o, &t.requirements, &self.market)
                 })
         })
     }
@@ -574,10 +574,11 @@ impl Engine<'_> {
             return true;
         }
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
-        !self
-            .templates()
-            .iter()
-            .any(|t| holds(t, left, |_, o| o.available && o.price < source))
+        !self.templates().iter().any(|t| {
+            holds(t, left, |it, o| {
+                o.available && self.market.price(it.name, o) < source
+            })
+        })
     }
 
     /// The consolidation decision for `cands` (`computeConsolidation`).
@@ -607,9 +608,9 @@ impl Engine<'_> {
             .all(|c| self.nodes[*c].capacity_type == labels::SPOT);
         let allows = |ct: Sym| r.requirements.allows(labels::CAPACITY_TYPE, ct);
         let (spot_ok, od_ok) = (allows(labels::SPOT), allows(labels::ON_DEMAND));
-        let unavailable = &self.unavailable;
+        let market = &self.market;
         let cheaper = |r: &PlannedClaim, i: &u32| {
-            worst_launch_price(&its[*i as usize], &r.requirements, unavailable)
+            worst_launch_price(&its[*i as usize], &r.requirements, market)
                 .is_some_and(|w| w < source_price)
         };
         if all_spot && spot_ok {
@@ -631,8 +632,7 @@ impl Engine<'_> {
                     .map(|i| {
                         (
                             its[*i as usize]
-                                .cheapest(&r.requirements, unavailable)
-                                .map(|o| o.price)
+                                .cheapest_price(&r.requirements, market)
                                 .unwrap_or(f64::MAX),
                             *i,
                         )
@@ -714,9 +714,7 @@ impl Engine<'_> {
         r.options
             .iter()
             .filter_map(|i| {
-                t.instance_types[*i as usize]
-                    .cheapest(&r.requirements, &self.unavailable)
-                    .map(|o| o.price)
+                t.instance_types[*i as usize].cheapest_price(&r.requirements, &self.market)
             })
             .min_by(f64::total_cmp)
     }
@@ -750,8 +748,7 @@ impl Engine<'_> {
         if let Some(cap) = cap {
             let reqs = r.requirements.clone();
             r.options.retain(|i| {
-                worst_launch_price(&its[*i as usize], &reqs, &self.unavailable)
-                    .is_some_and(|w| w < cap)
+                worst_launch_price(&its[*i as usize], &reqs, &self.market).is_some_and(|w| w < cap)
             });
         }
         !r.options.is_empty()

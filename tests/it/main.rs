@@ -8,6 +8,7 @@ mod drift;
 mod engine;
 mod scenarios;
 mod spot;
+mod spot_prices;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).

@@ -24,8 +24,8 @@ use karpsim::model::{
 use karpsim::requirements::{Op, Requirement, Requirements};
 use karpsim::resources::{ResourceName, Resources};
 use karpsim::scheduler::{
-    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, NodePoolSpecLite, NodePoolTemplate,
-    Offering, PlannedClaim, Scheduler, SimRng, SolveInput, Unavailable, build_domain_groups,
+    DaemonSetPod, ExistingNode, InstanceType, LimitKey, Limits, Market, NodePoolSpecLite,
+    NodePoolTemplate, Offering, PlannedClaim, Scheduler, SimRng, SolveInput, build_domain_groups,
     build_template, sort_templates,
 };
 use rand::SeedableRng;
@@ -891,13 +891,13 @@ impl Env {
             })
             .collect();
         let domain_groups = build_domain_groups(&templates);
-        let unavailable = Unavailable::default();
+        let market = Market::default();
         let input = SolveInput {
             templates: &templates,
             existing: &existing,
             placed,
             remaining,
-            unavailable: &unavailable,
+            market: &market,
             domain_groups: &domain_groups,
             tolerate_prefer_no_schedule: tolerate_pns,
             min_values_best_effort: self.min_values_best_effort,
@@ -998,7 +998,7 @@ impl Env {
     /// ties), first compatible available offering in list order.
     fn launch(&mut self, t: &NodePoolTemplate, claim: &PlannedClaim) -> Option<usize> {
         let its = &t.instance_types;
-        let none = Unavailable::default();
+        let none = Market::default();
         let price = |i: usize| {
             its[i]
                 .cheapest(&claim.requirements, &none)
