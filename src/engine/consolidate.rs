@@ -514,22 +514,21 @@ impl Engine<'_> {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
-        // Moved or deleting pods left over need new NodeClaims (or fail): any NodeClaim
-        // holding them holds at least them, whatever pending pods join it.
-        if moved_left && self.leftovers_hopeless(cands, &left) {
-            *cost_ms += cost;
-            return Fast::NoCommand;
+        // What the new NodeClaims must hold. Moved or deleting pods left over need new
+        // NodeClaims (or fail the simulation); so do the pending pods left over that surely get
+        // one. A command may have only one new NodeClaim, so it holds all of them: when no
+        // instance type holds that much for less than the candidates cost (or only a
+        // Spot-to-Spot move could take it, with the gate off), there is no command.
+        let mut claimed = moved_left;
+        if left_pending {
+            for (req, tol) in &pending_left {
+                if self.surely_claims(req, tol) {
+                    left.add_assign(req);
+                    claimed = true;
+                }
+            }
         }
-        // Only pending pods are left over: if one of them surely gets a new NodeClaim, the
-        // simulation has one or more, and Spot candidates can then only be replaced
-        // Spot-to-Spot.
-        if left_pending
-            && !moved_left
-            && self.spot_to_spot_only(cands)
-            && pending_left
-                .iter()
-                .any(|(req, tol)| self.surely_claims(req, tol))
-        {
+        if claimed && self.leftovers_hopeless(cands, &left) {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
@@ -567,8 +566,9 @@ impl Engine<'_> {
     }
 
     /// Moved or deleting pods needing `left` of new capacity cannot make a command: no
-    /// instance type holds them for less than the candidates cost, or the candidates are all
-    /// Spot, a Spot replacement is possible, and Spot-to-Spot is off.
+    /// instance type holds them with an available offering its NodePool allows for less than
+    /// the candidates cost, or the candidates are all Spot, a Spot replacement is possible,
+    /// and Spot-to-Spot is off.
     fn leftovers_hopeless(&self, cands: &[usize], left: &Resources) -> bool {
         if self.spot_to_spot_only(cands) {
             return true;
@@ -576,7 +576,8 @@ impl Engine<'_> {
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
         !self.templates().iter().any(|t| {
             holds(t, left, |it, o| {
-                o.available && self.market.price(it.name, o) < source
+                it.offering_ok(o, &t.requirements, &self.market)
+                    && self.market.price(it.name, o) < source
             })
         })
     }
