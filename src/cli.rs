@@ -102,7 +102,7 @@ pub enum Command {
     ///
     /// The same generators a scenario's `workload.generate` lists; the CSV written is exactly
     /// the trace the scenario simulates (same seed, same trace).
-    Generate(crate::generate::GenerateArgs),
+    Generate(Box<crate::generate::GenerateArgs>),
     /// (not built yet) Convert a real trace into karpsim's CSV.
     Import {},
 }
@@ -288,12 +288,14 @@ fn arrivals<'a>(
         let pods = crate::generate::generate(gens, seed, sc.duration_ms)
             .map_err(|e| format!("{at}: {e}"))?;
         let mut builder = ArrivalBuilder::new(&p.compiled.templates);
-        return Ok(Box::new(pods.into_iter().enumerate().map(move |(i, pod)| {
-            let row = crate::generate::trace_row(gens, i, &pod);
-            builder
-                .arrival(&row)
-                .map_err(|e| format!("{at}: generated row {}: {e}", i + 1))
-        })));
+        return Ok(Box::new(pods.into_iter().enumerate().map(
+            move |(i, pod)| {
+                let row = crate::generate::trace_row(gens, i, &pod);
+                builder
+                    .arrival(&row)
+                    .map_err(|e| format!("{at}: generated row {}: {e}", i + 1))
+            },
+        )));
     }
     let Some(trace) = &p.loaded.scenario.workload.pods else {
         return Ok(Box::new(std::iter::empty()));
@@ -691,7 +693,10 @@ fn cmd_validate(path: &Path) -> ExitCode {
             }
         }
     }
-    if let Some(p) = p.as_ref().filter(|p| p.loaded.scenario.workload.generate.is_some()) {
+    if let Some(p) = p
+        .as_ref()
+        .filter(|p| p.loaded.scenario.workload.generate.is_some())
+    {
         match arrivals(p, p.compiled.setup.seed, false) {
             Err(e) => {
                 eprintln!("error: {e}");

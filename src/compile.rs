@@ -463,7 +463,10 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
                 message: if names.is_empty() {
                     format!("template `{t}`: the scenario has no `workload.templates`")
                 } else {
-                    format!("there is no template named `{t}`{hint} (templates: {})", names.join(", "))
+                    format!(
+                        "there is no template named `{t}`{hint} (templates: {})",
+                        names.join(", ")
+                    )
                 },
             });
         }

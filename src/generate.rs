@@ -28,9 +28,7 @@ pub use args::{
     BatchArgs, BurstArgs, DiurnalArgs, GenerateArgs, GenerateOutcome, GeneratorCmd, OutputArgs,
     PodArgs, run_generate,
 };
-pub use sample::{
-    GeneratedPod, MAX_GENERATED_PODS, generate, trace_row, trace_rows, write_csv,
-};
+pub use sample::{GeneratedPod, MAX_GENERATED_PODS, generate, trace_row, trace_rows, write_csv};
 
 use std::path::Path;
 
@@ -107,7 +105,13 @@ const DIURNAL_KEYS: &[&str] = &[
     "step",
     "pod_lifetime",
 ];
-const BATCH_KEYS: &[&str] = &["rate_per_hour", "duration_median", "duration_p90", "start", "end"];
+const BATCH_KEYS: &[&str] = &[
+    "rate_per_hour",
+    "duration_median",
+    "duration_p90",
+    "start",
+    "end",
+];
 const BURST_KEYS: &[&str] = &["pods", "at", "pod_duration"];
 
 /// What every pod of a generator looks like: the trace columns it fills.

@@ -327,7 +327,8 @@ pub fn parse_set(arg: &str) -> Result<(String, Vec<(String, Value)>), String> {
             return Err(format!("--set {key}: the value `{text}` is given twice"));
         }
         // Plain text that is not valid YAML (`@x`) is taken as a string.
-        let v = serde_yaml::from_str::<Value>(&text).unwrap_or_else(|_| Value::String(text.clone()));
+        let v =
+            serde_yaml::from_str::<Value>(&text).unwrap_or_else(|_| Value::String(text.clone()));
         values.push((text, v));
     }
     Ok((key.to_string(), values))
@@ -340,11 +341,17 @@ pub fn resolve_target(key: &str, base: &LoadedScenario) -> Result<Target, String
     let objects = match first {
         "nodepools" if !rest.is_empty() => Some((
             "NodePool",
-            base.nodepools.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            base.nodepools
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
         )),
         "nodeclasses" => Some((
             "EC2NodeClass",
-            base.nodeclasses.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            base.nodeclasses
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
         )),
         _ => None,
     };
@@ -363,10 +370,16 @@ pub fn resolve_target(key: &str, base: &LoadedScenario) -> Result<Target, String
                 .filter(|n| rest == **n || rest.starts_with(&format!("{n}.")))
                 .max_by_key(|n| n.len());
             match known {
-                Some(n) => (n.to_string(), rest[n.len()..].trim_start_matches('.').to_string()),
+                Some(n) => (
+                    n.to_string(),
+                    rest[n.len()..].trim_start_matches('.').to_string(),
+                ),
                 None => {
                     let end = rest.find(['.', '[']).unwrap_or(rest.len());
-                    (rest[..end].to_string(), rest[end..].trim_start_matches('.').to_string())
+                    (
+                        rest[..end].to_string(),
+                        rest[end..].trim_start_matches('.').to_string(),
+                    )
                 }
             }
         };
@@ -376,13 +389,21 @@ pub fn resolve_target(key: &str, base: &LoadedScenario) -> Result<Target, String
                 .unwrap_or_default();
             return Err(format!(
                 "--set {key}: there is no {kind} named `{name}`{hint}; the scenario's {kind}s: {}",
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ));
         }
         if path.is_empty() {
             return Err(format!(
                 "--set {key}: name a field of {kind} `{name}` after its name, as in {first}.{name}.spec.{}",
-                if kind == "NodePool" { "disruption.consolidationPolicy" } else { "amiSelectorTerms" }
+                if kind == "NodePool" {
+                    "disruption.consolidationPolicy"
+                } else {
+                    "amiSelectorTerms"
+                }
             ));
         }
         return Ok(if kind == "NodePool" {
@@ -484,8 +505,8 @@ pub fn prepare_point(
     for (axis, v) in picks {
         match &axis.target {
             Target::Scenario(p) => {
-                raw = apply_edit(&raw, p, v)
-                    .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+                raw =
+                    apply_edit(&raw, p, v).map_err(|e| vec![format!("{}: {e}", path.display())])?;
                 scenario_edited = true;
             }
             Target::NodePool { name, path } => {
@@ -674,7 +695,12 @@ pub struct SweepOutcome {
 /// are printable lines.
 pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
     use rayon::prelude::*;
-    let shard = a.shard.as_deref().map(Shard::parse).transpose().map_err(|e| vec![e])?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(|e| vec![e])?;
     let base = crate::cli::prepare(&a.scenario)?;
     let grid = build_grid(&a.sets, &base.loaded)?;
     // Every value alone first: a bad key or value is reported once, by its flag.
@@ -684,9 +710,9 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
             if let Err(errs) = prepare_point(&base, &a.scenario, &[(axis, v)]) {
                 for e in errs {
                     let line = format!("--set {}={text}: {e}", axis.key);
-                    let seen = errors.iter().any(|x| {
-                        x.starts_with(&format!("--set {}=", axis.key)) && x.ends_with(&e)
-                    });
+                    let seen = errors
+                        .iter()
+                        .any(|x| x.starts_with(&format!("--set {}=", axis.key)) && x.ends_with(&e));
                     if !seen {
                         errors.push(line);
                     }
@@ -742,7 +768,8 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
         if let Some(j) = a.jobs {
             b = b.num_threads(j as usize);
         }
-        b.build().map_err(|e| vec![format!("starting the worker threads: {e}")])?
+        b.build()
+            .map_err(|e| vec![format!("starting the worker threads: {e}")])?
     };
     let results: Vec<Result<Vec<String>, String>> =
         pool.install(|| runs.par_iter().map(|i| run_one(*i)).collect());
@@ -761,9 +788,11 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
     let (file, bytes) = match shard {
         None => (dir.join("sweep.csv"), body),
         Some(s) => {
-            let mut text =
-                format!("{PART_MAGIC}shard={}/{} runs={total} grid={fp}\n", s.index, s.count)
-                    .into_bytes();
+            let mut text = format!(
+                "{PART_MAGIC}shard={}/{} runs={total} grid={fp}\n",
+                s.index, s.count
+            )
+            .into_bytes();
             text.extend_from_slice(&body);
             (
                 dir.join(format!("sweep-part-{}-of-{}.csv", s.index, s.count)),
@@ -997,7 +1026,9 @@ mod tests {
         let axis = |key: &str, n: usize| Axis {
             key: key.into(),
             target: Target::Scenario(key.into()),
-            values: (0..n).map(|i| (i.to_string(), Value::from(i as u64))).collect(),
+            values: (0..n)
+                .map(|i| (i.to_string(), Value::from(i as u64)))
+                .collect(),
         };
         let g = Grid {
             axes: vec![axis("a", 2), axis("b", 3)],

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_yaml::{Mapping, Value};
 
-use super::{Generator, defaults, generate, needs_horizon, parse_spec_text, parse_spec_value, write_csv};
+use super::{
+    Generator, defaults, generate, needs_horizon, parse_spec_text, parse_spec_value, write_csv,
+};
 
 /// `karpsim generate`.
 #[derive(Debug, Args)]
@@ -276,50 +278,58 @@ fn flag_error(e: &crate::config::ConfigError) -> String {
 /// `--out` file, staged and moved into place, or into the outcome for standard output).
 /// Errors are printable lines.
 pub fn run_generate(a: &GenerateArgs) -> Result<GenerateOutcome, Vec<String>> {
-    let (gens, seed, horizon, out): (Vec<Generator>, u64, Option<u64>, Option<&Path>) =
-        match (&a.generator, &a.spec, &a.scenario) {
-            (Some(cmd), _, _) => {
-                let (v, o) = cmd.to_value();
-                let horizon = parse_horizon(o.duration.as_deref())?;
-                let gens = parse_spec_value(&v, Path::new("command line"), horizon)
-                    .map_err(|e| e.iter().map(flag_error).collect::<Vec<_>>())?;
-                (gens, o.seed.unwrap_or(0), horizon, o.out.as_deref())
-            }
-            (None, Some(spec), _) => {
-                let o = &a.output;
-                let horizon = parse_horizon(o.duration.as_deref())?;
-                let text = std::fs::read_to_string(spec)
-                    .map_err(|e| vec![format!("{}: {e}", spec.display())])?;
-                let gens = parse_spec_text(&text, spec, horizon)
-                    .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
-                (gens, o.seed.unwrap_or(0), horizon, o.out.as_deref())
-            }
-            (None, None, Some(path)) => {
-                let o = &a.output;
-                if o.duration.is_some() {
-                    return Err(vec![
+    let (gens, seed, horizon, out): (Vec<Generator>, u64, Option<u64>, Option<&Path>) = match (
+        &a.generator,
+        &a.spec,
+        &a.scenario,
+    ) {
+        (Some(cmd), _, _) => {
+            let (v, o) = cmd.to_value();
+            let horizon = parse_horizon(o.duration.as_deref())?;
+            let gens = parse_spec_value(&v, Path::new("command line"), horizon)
+                .map_err(|e| e.iter().map(flag_error).collect::<Vec<_>>())?;
+            (gens, o.seed.unwrap_or(0), horizon, o.out.as_deref())
+        }
+        (None, Some(spec), _) => {
+            let o = &a.output;
+            let horizon = parse_horizon(o.duration.as_deref())?;
+            let text = std::fs::read_to_string(spec)
+                .map_err(|e| vec![format!("{}: {e}", spec.display())])?;
+            let gens = parse_spec_text(&text, spec, horizon)
+                .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+            (gens, o.seed.unwrap_or(0), horizon, o.out.as_deref())
+        }
+        (None, None, Some(path)) => {
+            let o = &a.output;
+            if o.duration.is_some() {
+                return Err(vec![
                         "--duration: not with --scenario (the scenario's `duration` is the length of the trace)".into(),
                     ]);
-                }
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| vec![format!("{}: {e}", path.display())])?;
-                let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                let sc = crate::config::parse_scenario(&text, path, &dir)
-                    .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
-                let Some(gens) = sc.workload.generate else {
-                    return Err(vec![format!(
-                        "{}: workload.generate: the scenario has no generated workload to write",
-                        path.display()
-                    )]);
-                };
-                (gens, o.seed.unwrap_or(sc.seed), sc.duration_ms, o.out.as_deref())
             }
-            (None, None, None) => {
-                return Err(vec![
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| vec![format!("{}: {e}", path.display())])?;
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let sc = crate::config::parse_scenario(&text, path, &dir)
+                .map_err(|e| e.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
+            let Some(gens) = sc.workload.generate else {
+                return Err(vec![format!(
+                    "{}: workload.generate: the scenario has no generated workload to write",
+                    path.display()
+                )]);
+            };
+            (
+                gens,
+                o.seed.unwrap_or(sc.seed),
+                sc.duration_ms,
+                o.out.as_deref(),
+            )
+        }
+        (None, None, None) => {
+            return Err(vec![
                     "karpsim generate: give a generator (diurnal, batch or burst, with its flags), --spec FILE or --scenario FILE; see karpsim generate --help".into(),
                 ]);
-            }
-        };
+        }
+    };
     if needs_horizon(&gens) && horizon.is_none() {
         return Err(vec![
             "--duration: required for diurnal and batch generators (the length of the trace, e.g. 48h)".into(),
@@ -331,7 +341,8 @@ pub fn run_generate(a: &GenerateArgs) -> Result<GenerateOutcome, Vec<String>> {
     let written = match out {
         None => None,
         Some(path) => {
-            write_staged(path, &csv).map_err(|e| vec![format!("writing {}: {e}", path.display())])?;
+            write_staged(path, &csv)
+                .map_err(|e| vec![format!("writing {}: {e}", path.display())])?;
             csv.clear();
             Some(path.to_path_buf())
         }

@@ -63,7 +63,11 @@ pub fn generate(
             GeneratorKind::Burst(b) => burst(b, i, horizon_ms, &mut pods),
         }
         .map_err(|why| format!("generator `{}`: {why}", g.name))?;
-        debug_assert!(pods[before..].windows(2).all(|w| w[0].arrival_ms <= w[1].arrival_ms));
+        debug_assert!(
+            pods[before..]
+                .windows(2)
+                .all(|w| w[0].arrival_ms <= w[1].arrival_ms)
+        );
     }
     // Stable: within a generator, creation order is kept.
     pods.sort_by_key(|p| (p.arrival_ms, p.generator));
@@ -76,6 +80,58 @@ fn too_many() -> String {
     )
 }
 
+/// A Deployment being scaled: its live pods by (creation time, sequence), the last the newest.
+struct Deployment {
+    gen_index: usize,
+    live: BTreeMap<(u64, u64), usize>,
+    seq: u64,
+}
+
+impl Deployment {
+    fn create(&mut self, t: u64, pods: &mut Vec<GeneratedPod>) -> Result<(), String> {
+        if pods.len() >= MAX_GENERATED_PODS {
+            return Err(too_many());
+        }
+        self.live.insert((t, self.seq), pods.len());
+        self.seq += 1;
+        pods.push(GeneratedPod {
+            arrival_ms: t,
+            duration_ms: None,
+            generator: self.gen_index,
+        });
+        Ok(())
+    }
+
+    /// Removes the newest pod (LIFO, as a ReplicaSet scales down) at `t`.
+    fn remove_newest(&mut self, t: u64, pods: &mut [GeneratedPod]) {
+        if let Some((_, idx)) = self.live.pop_last() {
+            let p = &mut pods[idx];
+            p.duration_ms = Some(t - p.arrival_ms);
+        }
+    }
+
+    /// Restarts, oldest first, the pods that reach `life` at or before `until` (strictly
+    /// before when `inclusive` is false): each ends then and its replacement is created then.
+    fn restart(
+        &mut self,
+        life: u64,
+        until: u64,
+        inclusive: bool,
+        pods: &mut Vec<GeneratedPod>,
+    ) -> Result<(), String> {
+        while let Some((&(created, s), &idx)) = self.live.first_key_value() {
+            let at = created.saturating_add(life);
+            if at > until || (!inclusive && at == until) {
+                break;
+            }
+            self.live.remove(&(created, s));
+            pods[idx].duration_ms = Some(at - created);
+            self.create(at, pods)?;
+        }
+        Ok(())
+    }
+}
+
 fn diurnal(
     d: &Diurnal,
     gen_index: usize,
@@ -83,74 +139,34 @@ fn diurnal(
     noise_rng: &mut SimRng,
     pods: &mut Vec<GeneratedPod>,
 ) -> Result<(), String> {
-    // Live pods by (creation time, sequence): the last entry is the newest.
-    let mut live: BTreeMap<(u64, u64), usize> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut create = |t: u64, live: &mut BTreeMap<(u64, u64), usize>, pods: &mut Vec<GeneratedPod>| {
-        if pods.len() >= MAX_GENERATED_PODS {
-            return Err(too_many());
-        }
-        live.insert((t, seq), pods.len());
-        seq += 1;
-        pods.push(GeneratedPod {
-            arrival_ms: t,
-            duration_ms: None,
-            generator: gen_index,
-        });
-        Ok(())
-    };
-    let end = |pods: &mut Vec<GeneratedPod>, idx: usize, t: u64| {
-        let p = &mut pods[idx];
-        p.duration_ms = Some(t - p.arrival_ms);
-    };
-    // Restarts of pods that reach `pod_lifetime` at or before `until` (strictly before when
-    // `inclusive` is false), oldest first; each replacement is created when its predecessor ends.
-    let restart = |until: u64,
-                   inclusive: bool,
-                   live: &mut BTreeMap<(u64, u64), usize>,
-                   pods: &mut Vec<GeneratedPod>,
-                   create: &mut dyn FnMut(
-        u64,
-        &mut BTreeMap<(u64, u64), usize>,
-        &mut Vec<GeneratedPod>,
-    ) -> Result<(), String>|
-     -> Result<(), String> {
-        let Some(life) = d.pod_lifetime_ms else {
-            return Ok(());
-        };
-        while let Some((&(created, s), &idx)) = live.first_key_value() {
-            let at = created.saturating_add(life);
-            if at > until || (!inclusive && at == until) {
-                break;
-            }
-            live.remove(&(created, s));
-            end(pods, idx, at);
-            create(at, live, pods)?;
-        }
-        Ok(())
+    let mut dep = Deployment {
+        gen_index,
+        live: BTreeMap::new(),
+        seq: 0,
     };
     let span = f64::from(d.replicas_max - d.replicas_min);
     let peak_ms = d.peak_hour * 3_600_000.0;
     let mut t = 0u64;
     while t < horizon_ms {
-        restart(t, true, &mut live, pods, &mut create)?;
+        if let Some(life) = d.pod_lifetime_ms {
+            dep.restart(life, t, true, pods)?;
+        }
         let phase = std::f64::consts::TAU * (t as f64 - peak_ms) / d.period_ms as f64;
         let base = f64::from(d.replicas_min) + span * (1.0 + phase.cos()) / 2.0;
         let z: f64 = StandardNormal.sample(noise_rng);
         let target = (base * (1.0 + d.noise * z)).round().max(0.0) as usize;
-        while live.len() < target {
-            create(t, &mut live, pods)?;
+        while dep.live.len() < target {
+            dep.create(t, pods)?;
         }
-        while live.len() > target {
-            // Newest first (LIFO), as a ReplicaSet scales down.
-            if let Some((_, idx)) = live.pop_last() {
-                end(pods, idx, t);
-            }
+        while dep.live.len() > target {
+            dep.remove_newest(t, pods);
         }
         t = t.saturating_add(d.step_ms);
     }
-    restart(horizon_ms, false, &mut live, pods, &mut create)
-
+    if let Some(life) = d.pod_lifetime_ms {
+        dep.restart(life, horizon_ms, false, pods)?;
+    }
+    Ok(())
 }
 
 fn batch(
@@ -274,7 +290,11 @@ pub fn write_csv<W: Write>(gens: &[Generator], pods: &[GeneratedPod], w: W) -> s
                 g.pod.namespace.clone(),
                 g.name.clone(),
                 g.pod.cpu.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                g.pod.memory.as_ref().map(|m| m.0.clone()).unwrap_or_default(),
+                g.pod
+                    .memory
+                    .as_ref()
+                    .map(|m| m.0.clone())
+                    .unwrap_or_default(),
             ];
             if with_gpu {
                 cells.push(g.pod.gpu.map(|n| n.to_string()).unwrap_or_default());

@@ -107,16 +107,31 @@ fn cross_field_rules_are_checked() {
             "- {kind: batch, duration_median: 1h, duration_p90: 10m}",
             "duration_p90 (10m0s) may not be below duration_median (1h0m0s)",
         ),
-        ("- {kind: batch, start: 2h, end: 1h}", "must come after `start`"),
+        (
+            "- {kind: batch, start: 2h, end: 1h}",
+            "must come after `start`",
+        ),
         ("- {kind: diurnal, noise: 2}", "between 0 and 1"),
-        ("- {kind: diurnal, peak_hour: 24}", "not an hour of the period"),
-        ("- {kind: diurnal, step: 10m, pod_lifetime: 5m}", "at least `step`"),
+        (
+            "- {kind: diurnal, peak_hour: 24}",
+            "not an hour of the period",
+        ),
+        (
+            "- {kind: diurnal, step: 10m, pod_lifetime: 5m}",
+            "at least `step`",
+        ),
         ("- {kind: burst, at: 3h}", "after the end of the run"),
         ("- {kind: batch, rate_per_hour: -1}", "between 0 and"),
         ("- {kind: burst, namespace: Web}", "not a valid namespace"),
         ("- {kind: burst, cpu: lots}", "not a Kubernetes quantity"),
-        ("- {kind: burst}\n- {kind: burst}", "two generators are named `burst`"),
-        ("- {kind: burst, name: a}\n- {kind: batch, name: a}", "two generators are named `a`"),
+        (
+            "- {kind: burst}\n- {kind: burst}",
+            "two generators are named `burst`",
+        ),
+        (
+            "- {kind: burst, name: a}\n- {kind: batch, name: a}",
+            "two generators are named `a`",
+        ),
     ];
     for (text, want) in cases {
         let e = errors(text, Some(2 * H));
@@ -183,8 +198,14 @@ fn the_csv_reads_back_as_the_simulated_rows() {
     let direct: Vec<_> = trace_rows(&g, &pods).collect();
     assert_eq!(read, direct);
     // The requests of a template-backed generator are left empty for the template.
-    let web = direct.iter().find(|r| r.owner.as_deref() == Some("web")).unwrap();
-    assert_eq!((web.cpu_milli, web.template.as_deref()), (None, Some("web")));
+    let web = direct
+        .iter()
+        .find(|r| r.owner.as_deref() == Some("web"))
+        .unwrap();
+    assert_eq!(
+        (web.cpu_milli, web.template.as_deref()),
+        (None, Some("web"))
+    );
 }
 
 /// Batch run times: the sample median and 90th percentile are within 3 % of the parameters
@@ -205,10 +226,17 @@ fn batch_run_times_follow_the_lognormal() {
     let q = |p: f64| d[((d.len() as f64) * p) as usize] as f64;
     let median = q(0.5);
     let p90 = q(0.9);
-    assert!((median / 600_000.0 - 1.0).abs() < 0.03, "median {median} ms");
+    assert!(
+        (median / 600_000.0 - 1.0).abs() < 0.03,
+        "median {median} ms"
+    );
     assert!((p90 / 3_600_000.0 - 1.0).abs() < 0.03, "p90 {p90} ms");
     // Arrivals stay inside [start, end).
-    let g = spec("- {kind: batch, rate_per_hour: 600, start: 1h, end: 2h}\n", None).unwrap();
+    let g = spec(
+        "- {kind: batch, rate_per_hour: 600, start: 1h, end: 2h}\n",
+        None,
+    )
+    .unwrap();
     let pods = generate(&g, 3, Some(10 * H)).unwrap();
     assert!(!pods.is_empty());
     assert!(pods.iter().all(|p| (H..2 * H).contains(&p.arrival_ms)));
@@ -216,7 +244,11 @@ fn batch_run_times_follow_the_lognormal() {
 
 #[test]
 fn a_burst_is_n_pods_at_t() {
-    let g = spec("- {kind: burst, pods: 500, at: 1h, pod_duration: 10m}\n", None).unwrap();
+    let g = spec(
+        "- {kind: burst, pods: 500, at: 1h, pod_duration: 10m}\n",
+        None,
+    )
+    .unwrap();
     let pods = generate(&g, 0, None).unwrap();
     assert_eq!(pods.len(), 500);
     assert!(
@@ -225,7 +257,11 @@ fn a_burst_is_n_pods_at_t() {
     );
     // Diurnal and batch need the length of the trace.
     let g = spec("- {kind: batch}\n", None).unwrap();
-    assert!(generate(&g, 0, None).unwrap_err().contains("needs the length"));
+    assert!(
+        generate(&g, 0, None)
+            .unwrap_err()
+            .contains("needs the length")
+    );
 }
 
 /// Without noise the live replicas equal the sine's target at every step, peak at
@@ -262,7 +298,10 @@ fn diurnal_replicas_follow_the_sine() {
         if let (Some(oldest_ended), Some(kept)) =
             (ended.iter().map(|p| p.arrival_ms).min(), youngest_kept)
         {
-            assert!(kept <= oldest_ended, "at {t}: kept {kept}, ended {oldest_ended}");
+            assert!(
+                kept <= oldest_ended,
+                "at {t}: kept {kept}, ended {oldest_ended}"
+            );
         }
     }
 }
@@ -276,7 +315,10 @@ fn diurnal_pods_are_restarted_at_their_lifetime() {
     )
     .unwrap();
     let pods = generate(&g, 0, Some(24 * H)).unwrap();
-    assert!(pods.iter().all(|p| p.duration_ms.is_none_or(|d| d <= 3 * H)));
+    assert!(
+        pods.iter()
+            .all(|p| p.duration_ms.is_none_or(|d| d <= 3 * H))
+    );
     for k in 0..144u64 {
         assert_eq!(alive(&pods, k * 600_000), 5);
     }

@@ -6,8 +6,10 @@ mod conformance;
 mod disruption;
 mod drift;
 mod engine;
+mod generate;
 mod scenarios;
 mod spot;
+mod sweep;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).
