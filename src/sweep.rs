@@ -346,6 +346,11 @@ pub fn resolve_target(key: &str, base: &LoadedScenario) -> Result<Target, String
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>(),
         )),
+        "nodeclasses" if rest.is_empty() => {
+            return Err(format!(
+                "--set {key}: name an EC2NodeClass and a field, as in nodeclasses.<name>.spec.amiSelectorTerms"
+            ));
+        }
         "nodeclasses" => Some((
             "EC2NodeClass",
             base.nodeclasses
@@ -631,20 +636,33 @@ pub fn fingerprint(base: &LoadedScenario, grid: &Grid) -> Result<String, String>
     // Two independent 64-bit hashes (different offsets) make a 128-bit fingerprint.
     let mut a = Fnv::new();
     let mut b = Fnv(0x6c62_272e_07bb_0142);
-    let mut feed = |x: &[u8]| {
+    let feed = |a: &mut Fnv, b: &mut Fnv, x: &[u8]| {
         a.piece(x);
         b.piece(x);
     };
-    feed(b"karpsim-sweep-grid/1");
-    feed(env!("CARGO_PKG_VERSION").as_bytes());
+    feed(&mut a, &mut b, b"karpsim-sweep-grid/1");
+    feed(&mut a, &mut b, env!("CARGO_PKG_VERSION").as_bytes());
     for f in files {
-        let bytes = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        feed(&bytes);
+        // Streamed: a trace may be far larger than memory allows to hold at once.
+        use std::io::Read;
+        let err = |e: std::io::Error| format!("{}: {e}", f.display());
+        let mut file = std::fs::File::open(f).map_err(err)?;
+        let len = file.metadata().map_err(err)?.len();
+        feed(&mut a, &mut b, &len.to_le_bytes());
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut buf).map_err(err)?;
+            if n == 0 {
+                break;
+            }
+            a.bytes(&buf[..n]);
+            b.bytes(&buf[..n]);
+        }
     }
     for axis in &grid.axes {
-        feed(axis.key.as_bytes());
+        feed(&mut a, &mut b, axis.key.as_bytes());
         for (text, _) in &axis.values {
-            feed(text.as_bytes());
+            feed(&mut a, &mut b, text.as_bytes());
         }
     }
     Ok(format!("{:016x}{:016x}", a.0, b.0))
@@ -1039,6 +1057,83 @@ mod tests {
             all,
             [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]].map(|x| x.to_vec())
         );
+    }
+
+    fn quickstart_copy(dir: &Path, nodepool_edit: Option<(&str, &str)>) -> LoadedScenario {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        std::fs::create_dir_all(dir.join("nodepools")).unwrap();
+        std::fs::create_dir_all(dir.join("traces")).unwrap();
+        for f in [
+            "quickstart.yaml",
+            "nodepools/default.yaml",
+            "traces/quickstart.csv",
+        ] {
+            let mut text = std::fs::read_to_string(repo.join(f)).unwrap();
+            if let Some((from, to)) = nodepool_edit.filter(|_| f.starts_with("nodepools")) {
+                text = text.replace(from, to);
+            }
+            std::fs::write(dir.join(f), text).unwrap();
+        }
+        config::load_scenario(&dir.join("quickstart.yaml")).unwrap()
+    }
+
+    #[test]
+    fn keys_resolve_to_the_scenario_or_a_named_object() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ls = quickstart_copy(tmp.path(), None);
+        let pool = Target::NodePool {
+            name: "default".into(),
+            path: "spec.weight".into(),
+        };
+        assert_eq!(
+            resolve_target("nodepools.default.spec.weight", &ls),
+            Ok(pool.clone())
+        );
+        assert_eq!(
+            resolve_target("nodepools[default].spec.weight", &ls),
+            Ok(pool)
+        );
+        assert_eq!(
+            resolve_target("nodeclasses.default.spec.amiFamily", &ls),
+            Ok(Target::NodeClass {
+                name: "default".into(),
+                path: "spec.amiFamily".into()
+            })
+        );
+        assert_eq!(
+            resolve_target("interruptions.rate_multiplier", &ls),
+            Ok(Target::Scenario("interruptions.rate_multiplier".into()))
+        );
+        assert_eq!(
+            resolve_target("nodepools", &ls),
+            Ok(Target::Scenario("nodepools".into()))
+        );
+        for (bad, want) in [
+            ("seeed", "did you mean `seed`?"),
+            ("nodepools.dfault.spec.weight", "did you mean `default`?"),
+            ("nodepools.default", "name a field"),
+            ("nodeclasses", "name an EC2NodeClass"),
+            ("nodepools[default.spec", "without `]`"),
+        ] {
+            let e = resolve_target(bad, &ls).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+    }
+
+    /// The fingerprint follows the files' contents, not where they are: copies in two folders
+    /// agree; an edited NodePool file or other values do not.
+    #[test]
+    fn the_fingerprint_is_the_content_of_the_grid() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = quickstart_copy(&tmp.path().join("a"), None);
+        let b = quickstart_copy(&tmp.path().join("b"), None);
+        let c = quickstart_copy(&tmp.path().join("c"), Some(("cpu: 1000", "cpu: 999")));
+        let grid = |ls: &LoadedScenario, set: &str| build_grid(&[set.to_string()], ls).unwrap();
+        let fp = |ls: &LoadedScenario, set: &str| fingerprint(ls, &grid(ls, set)).unwrap();
+        assert_eq!(fp(&a, "seed=1,2"), fp(&b, "seed=1,2"));
+        assert_ne!(fp(&a, "seed=1,2"), fp(&c, "seed=1,2"));
+        assert_ne!(fp(&a, "seed=1,2"), fp(&a, "seed=1,3"));
+        assert_ne!(fp(&a, "seed=1,2"), fp(&a, "seed=12"));
     }
 
     #[test]
