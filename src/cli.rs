@@ -89,12 +89,20 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// (not built yet) Run a grid of scenario variations.
-    Sweep { scenario: PathBuf },
+    /// Run a grid of variations of a scenario (in parallel) and write sweep.csv, one row per run.
+    ///
+    /// Each --set KEY=V1,V2 is an axis; the grid is their product (the last varying fastest).
+    /// --shard I/N runs one slice of the grid, for many machines; `karpsim merge` joins them.
+    Sweep(crate::sweep::SweepArgs),
+    /// Join the part files of a sharded sweep into the sweep.csv the unsharded sweep writes.
+    Merge(crate::sweep::MergeArgs),
     /// (not built yet) CI gate against a baseline summary.json.
     Check { scenario: PathBuf },
-    /// (not built yet) Write a seeded synthetic trace.
-    Generate {},
+    /// Write a seeded synthetic trace CSV: diurnal services, Poisson batch jobs, bursts.
+    ///
+    /// The same generators a scenario's `workload.generate` lists; the CSV written is exactly
+    /// the trace the scenario simulates (same seed, same trace).
+    Generate(Box<crate::generate::GenerateArgs>),
     /// (not built yet) Convert a real trace into karpsim's CSV.
     Import {},
 }
@@ -128,10 +136,78 @@ pub fn main() -> ExitCode {
             out,
             quiet,
         } => cmd_compare(&scenario, out.as_deref(), quiet),
-        Command::Sweep { .. } => not_built("sweep", 5),
+        Command::Sweep(a) => cmd_sweep(&a),
+        Command::Merge(a) => cmd_merge(&a),
         Command::Check { .. } => not_built("check", 5),
-        Command::Generate { .. } => not_built("generate", 5),
+        Command::Generate(a) => cmd_generate(&a),
         Command::Import { .. } => not_built("import", 5),
+    }
+}
+
+fn print_errors(errs: &[String]) -> ExitCode {
+    for e in errs {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(2)
+}
+
+fn cmd_generate(a: &crate::generate::GenerateArgs) -> ExitCode {
+    match crate::generate::run_generate(a) {
+        Err(errs) => print_errors(&errs),
+        Ok(o) => {
+            match &o.written {
+                None => {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    if let Err(e) = out.write_all(&o.csv).and_then(|()| out.flush()) {
+                        eprintln!("error: writing the trace: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+                Some(f) => println!(
+                    "{} pods from {} generator(s) written to {}",
+                    o.pods,
+                    o.generators,
+                    f.display()
+                ),
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_sweep(a: &crate::sweep::SweepArgs) -> ExitCode {
+    let started = std::time::Instant::now();
+    match crate::sweep::run_sweep(a) {
+        Err(errs) => print_errors(&errs),
+        Ok(o) => {
+            if !a.quiet {
+                println!(
+                    "{} of {} runs in {:.1}s (grid {}); written to {}",
+                    o.runs_done,
+                    o.grid_runs,
+                    started.elapsed().as_secs_f64(),
+                    o.fingerprint,
+                    o.written.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn cmd_merge(a: &crate::sweep::MergeArgs) -> ExitCode {
+    match crate::sweep::run_merge(a) {
+        Err(errs) => print_errors(&errs),
+        Ok(o) => {
+            println!(
+                "{} runs from {} parts written to {}",
+                o.runs,
+                o.parts,
+                a.out.display()
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -202,12 +278,26 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
 /// whole and sorted (`sorted_whole`).
 fn arrivals<'a>(
     p: &'a Prepared,
+    seed: u64,
     sorted_whole: bool,
 ) -> Result<Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>, String> {
+    if let Some(gens) = &p.loaded.scenario.workload.generate {
+        // The generated trace: the rows of the CSV `karpsim generate` writes, sorted.
+        let sc = &p.loaded.scenario;
+        let at = format!("{}: workload.generate", p.loaded.path.display());
+        let pods = crate::generate::generate(gens, seed, sc.duration_ms)
+            .map_err(|e| format!("{at}: {e}"))?;
+        let mut builder = ArrivalBuilder::new(&p.compiled.templates);
+        return Ok(Box::new(pods.into_iter().enumerate().map(
+            move |(i, pod)| {
+                let row = crate::generate::trace_row(gens, i, &pod);
+                builder
+                    .arrival(&row)
+                    .map_err(|e| format!("{at}: generated row {}: {e}", i + 1))
+            },
+        )));
+    }
     let Some(trace) = &p.loaded.scenario.workload.pods else {
-        if p.loaded.scenario.workload.generate.is_some() {
-            return Err("workload.generate: synthetic workloads are not built yet (planned in issue #5); give a trace in workload.pods".into());
-        }
         return Ok(Box::new(std::iter::empty()));
     };
     let requests_optional = !p.compiled.templates.is_empty();
@@ -241,7 +331,7 @@ pub fn simulate<R: Recorder>(
     discard: &mut dyn FnMut(R),
 ) -> Result<(RunSummary, R), (String, Option<R>)> {
     let mut rec = make().map_err(|e| (e, None))?;
-    let src = match arrivals(p, false) {
+    let src = match arrivals(p, setup.seed, false) {
         Ok(s) => s,
         Err(e) => return Err((e, Some(rec))),
     };
@@ -251,7 +341,7 @@ pub fn simulate<R: Recorder>(
         Err(EngineError::Unsorted(..)) => {
             discard(rec);
             let mut rec = make().map_err(|e| (e, None))?;
-            let src = match arrivals(p, true) {
+            let src = match arrivals(p, setup.seed, true) {
                 Ok(s) => s,
                 Err(e) => return Err((e, Some(rec))),
             };
@@ -354,6 +444,37 @@ fn write_reports(
     fr.finish(dir, &summary, &md, &manifest)
 }
 
+/// Runs a prepared scenario with its reports streamed into `dir` (staged, moved into place on
+/// success); `scenario` is the file named in the manifest.
+pub(crate) fn run_into_reports(
+    p: &Prepared,
+    dir: &Path,
+    scenario: &Path,
+) -> Result<RunSummary, String> {
+    let setup = &p.compiled.setup;
+    let t0 = std::time::Instant::now();
+    let mut make =
+        || FileRecorder::create(dir).map_err(|e| format!("creating {}: {e}", dir.display()));
+    let (summary, rec) =
+        simulate(p, setup, &mut make, &mut |r: FileRecorder| r.abort()).map_err(|(e, rec)| {
+            if let Some(r) = rec {
+                r.abort();
+            }
+            e
+        })?;
+    write_reports(
+        rec,
+        dir,
+        setup,
+        p,
+        &summary,
+        scenario,
+        t0.elapsed().as_secs_f64(),
+    )
+    .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+    Ok(summary)
+}
+
 /// One run of a comparison: its name and what it produced.
 struct CompareRun {
     name: String,
@@ -423,29 +544,8 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
     let results: Vec<Result<CompareRun, String>> = all
         .par_iter()
         .map(|(name, p)| {
-            let setup = &p.compiled.setup;
-            let dir = root.join(name);
-            let t0 = std::time::Instant::now();
-            let mut make = || {
-                FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))
-            };
-            let (summary, rec) = simulate(p, setup, &mut make, &mut |r: FileRecorder| r.abort())
-                .map_err(|(e, rec)| {
-                    if let Some(r) = rec {
-                        r.abort();
-                    }
-                    format!("variant `{name}`: {e}")
-                })?;
-            write_reports(
-                rec,
-                &dir,
-                setup,
-                p,
-                &summary,
-                path,
-                t0.elapsed().as_secs_f64(),
-            )
-            .map_err(|e| format!("writing {}: {e}", dir.display()))?;
+            let summary = run_into_reports(p, &root.join(name), path)
+                .map_err(|e| format!("variant `{name}`: {e}"))?;
             Ok(CompareRun {
                 name: name.clone(),
                 summary,
@@ -483,75 +583,9 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
 
 /// The comparison's rows: one column per run, then the change of each variant against the base.
 fn comparison_tables(name: &str, runs: &[CompareRun]) -> (String, String) {
-    type Row = (&'static str, fn(&RunSummary) -> f64, bool);
-    let rows: Vec<Row> = vec![
-        ("total cost ($)", |s| s.cost_total, true),
-        ("on-demand cost ($)", |s| s.cost_on_demand, true),
-        ("spot cost ($)", |s| s.cost_spot, true),
-        ("pending p50 (s)", |s| s.pending_percentile(50.0), true),
-        ("pending p90 (s)", |s| s.pending_percentile(90.0), true),
-        ("pending p99 (s)", |s| s.pending_percentile(99.0), true),
-        (
-            "pods never scheduled",
-            |s| s.pods_never_scheduled as f64,
-            false,
-        ),
-        ("nodes launched", |s| s.nodes_launched as f64, false),
-        ("nodes peak", |s| s.nodes_peak as f64, false),
-        ("evictions", |s| s.pods_evicted as f64, false),
-        (
-            "spot share of node-hours (%)",
-            |s| {
-                if s.node_hours > 0.0 {
-                    100.0 * s.node_hours_spot / s.node_hours
-                } else {
-                    0.0
-                }
-            },
-            true,
-        ),
-        ("spot interruptions", |s| s.spot_interruptions as f64, false),
-        (
-            "pods killed by reclaim",
-            |s| s.spot_pods_killed as f64,
-            false,
-        ),
-        (
-            "disrupted: empty",
-            |s| s.terminated_by_reason.get("empty").copied().unwrap_or(0) as f64,
-            false,
-        ),
-        (
-            "disrupted: underutilized",
-            |s| {
-                s.terminated_by_reason
-                    .get("underutilized")
-                    .copied()
-                    .unwrap_or(0) as f64
-            },
-            false,
-        ),
-        (
-            "disrupted: drifted",
-            |s| s.terminated_by_reason.get("drifted").copied().unwrap_or(0) as f64,
-            false,
-        ),
-        (
-            "disrupted: expired",
-            |s| s.terminated_by_reason.get("expired").copied().unwrap_or(0) as f64,
-            false,
-        ),
-        (
-            "disrupted: interrupted",
-            |s| {
-                s.terminated_by_reason
-                    .get("interrupted")
-                    .copied()
-                    .unwrap_or(0) as f64
-            },
-            false,
-        ),
-    ];
+    let rows = crate::sweep::FIGURES
+        .iter()
+        .map(|f| (f.label, f.get, f.money));
     let fmt = |v: f64, money: bool| {
         if money {
             format!("{v:.2}")
@@ -654,6 +688,26 @@ fn cmd_validate(path: &Path) -> ExitCode {
                                 problems += 1;
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = p
+        .as_ref()
+        .filter(|p| p.loaded.scenario.workload.generate.is_some())
+    {
+        match arrivals(p, p.compiled.setup.seed, false) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                problems += 1;
+            }
+            Ok(src) => {
+                for a in src {
+                    rows += 1;
+                    if let Err(e) = a {
+                        eprintln!("error: {e}");
+                        problems += 1;
                     }
                 }
             }

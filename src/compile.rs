@@ -449,13 +449,27 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
             }
         }
     }
-    // Features the scenario format accepts but this version does not simulate yet: an
-    // error that says so, never a silent no-op.
-    if sc.workload.generate.is_some() {
-        errors.push(CompileError {
-            field: "workload.generate".into(),
-            message: "synthetic workloads are not built yet (planned in issue #5: `karpsim generate`); give a trace in `workload.pods`".into(),
-        });
+    // A generator's template must be one of the scenario's templates.
+    for (i, g) in sc.workload.generate.iter().flatten().enumerate() {
+        if let Some(t) = &g.pod.template
+            && !ls.templates.iter().any(|pt| pt.name == *t)
+        {
+            let names: Vec<&str> = ls.templates.iter().map(|pt| pt.name.as_str()).collect();
+            let hint = crate::config::closest(t, names.iter().copied())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            errors.push(CompileError {
+                field: format!("workload.generate[{i}].template"),
+                message: if names.is_empty() {
+                    format!("template `{t}`: the scenario has no `workload.templates`")
+                } else {
+                    format!(
+                        "there is no template named `{t}`{hint} (templates: {})",
+                        names.join(", ")
+                    )
+                },
+            });
+        }
     }
     // DaemonSets.
     let daemonsets: Vec<DaemonSetPod> = ls

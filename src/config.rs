@@ -26,9 +26,9 @@ pub mod labels;
 pub mod pod;
 pub mod scenario;
 
-mod docs;
-mod pos;
-mod walk;
+pub(crate) mod docs;
+pub(crate) mod pos;
+pub(crate) mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -57,7 +57,7 @@ pub use scenario::{
     CapacityType, CatalogPaths, Change, ChangeState, ExistingNodes, FEATURE_GATES,
     InterruptionModel, Interruptions, KarpenterSettings, KubeScheduler, LatencyDistribution,
     LaunchLatency, LoadedScenario, ObjectEdit, Scenario, Scoring, SpotPriceModel, SpotPrices,
-    Variant, Workload, apply_object_edits, load_scenario,
+    Variant, Workload, apply_object_edits, load_scenario, load_scenario_value,
 };
 
 use std::path::Path;

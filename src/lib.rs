@@ -7,6 +7,8 @@
 //! - [`catalog`]: the EC2 instance types, prices and Spot data (embedded `pricing-data/`).
 //! - [`config`]: the scenario file and the Kubernetes manifests it names, parsed and validated.
 //! - [`workload`]: the pod trace (streamed) and pod templates.
+//! - [`generate`]: seeded synthetic workloads (`workload.generate`, `karpsim generate`).
+//! - [`sweep`]: grids of runs (`karpsim sweep`), their shards and `karpsim merge`.
 
 pub mod catalog;
 pub mod cli;
@@ -14,6 +16,7 @@ pub mod compile;
 pub mod config;
 pub mod disruption;
 pub mod engine;
+pub mod generate;
 pub mod labels;
 pub mod launch;
 pub mod model;
@@ -21,5 +24,6 @@ pub mod report;
 pub mod requirements;
 pub mod resources;
 pub mod scheduler;
+pub mod sweep;
 pub mod units;
 pub mod workload;

@@ -34,8 +34,8 @@ pub struct CatalogPaths {
 pub struct Workload {
     /// The pod trace CSV (not read by this module).
     pub pods: Option<PathBuf>,
-    /// `generate:` as written (the generators parse it).
-    pub generate: Option<Value>,
+    /// `generate:`: the synthetic workload's generators (contract section 3).
+    pub generate: Option<Vec<crate::generate::Generator>>,
     pub templates: Option<PathBuf>,
     pub daemonsets: Option<PathBuf>,
     pub pdbs: Option<PathBuf>,
@@ -326,7 +326,8 @@ pub struct LoadedScenario {
     pub pdbs: Vec<PodDisruptionBudget>,
 }
 
-const TOP_KEYS: &[&str] = &[
+/// The scenario file's top-level keys.
+pub const TOP_KEYS: &[&str] = &[
     "name",
     "seed",
     "duration",
@@ -751,7 +752,9 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             &["pods", "generate", "templates", "daemonsets", "pdbs"],
         );
         workload.pods = path_field(ctx, &wo, "pods", dir);
-        workload.generate = wo.get("generate").cloned();
+        workload.generate = wo
+            .get("generate")
+            .map(|g| crate::generate::parse_section(ctx, g, &wo.path("generate"), duration_ms));
         if wo.has("pods") && wo.has("generate") {
             ctx.err(
                 &wo.path("generate"),
@@ -1349,13 +1352,35 @@ pub fn load_scenario(path: &Path) -> Result<LoadedScenario, ConfigErrors> {
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (scenario, pos) = parse_scenario_text(&text, path, &dir, &mut errors);
+    load_named_files(path, scenario, pos.as_ref(), errors)
+}
+
+/// Like [`load_scenario`], for a scenario given as a YAML value rather than read from `path`
+/// (`karpsim sweep` edits the file's contents in memory): relative paths resolve against
+/// `path`'s folder and errors name `path` and the field, without line numbers.
+pub fn load_scenario_value(raw: &Value, path: &Path) -> Result<LoadedScenario, ConfigErrors> {
+    let mut errors = Vec::new();
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let scenario = {
+        let mut ctx = Ctx::new(path, None, &mut errors);
+        parse_scenario_doc(&mut ctx, raw, &dir)
+    };
+    load_named_files(path, scenario, None, errors)
+}
+
+/// Reads and validates every file a parsed scenario names (see [`load_scenario`]).
+fn load_named_files(
+    path: &Path,
+    scenario: Option<Scenario>,
+    pos: Option<&PosIndex>,
+    mut errors: Vec<ConfigError>,
+) -> Result<LoadedScenario, ConfigErrors> {
     let Some(scenario) = scenario else {
         return Err(ConfigErrors::from_vec(errors));
     };
     // Variant sections were checked field by field; their merged form is only checked
     // (for cross-field rules) when that found nothing, so no problem is reported twice.
     let scenario_ok = errors.is_empty();
-    let pos = pos.as_ref();
 
     // Files that are only checked for existence.
     let mut exists_checks: Vec<(String, PathBuf)> = Vec::new();

@@ -6,9 +6,11 @@ mod conformance;
 mod disruption;
 mod drift;
 mod engine;
+mod generate;
 mod scenarios;
 mod spot;
 mod spot_prices;
+mod sweep;
 
 /// The EC2NodeClass the engine and disruption tests share (the seed guide's, with a test
 /// cluster name).
