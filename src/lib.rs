@@ -8,6 +8,7 @@
 //! - [`config`]: the scenario file and the Kubernetes manifests it names, parsed and validated.
 //! - [`workload`]: the pod trace (streamed) and pod templates.
 
+pub mod attribution;
 pub mod catalog;
 pub mod cli;
 pub mod compile;
