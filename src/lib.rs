@@ -10,6 +10,7 @@
 
 pub mod attribution;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod config;
