@@ -342,7 +342,10 @@ mod tests {
         // is $0.0041883 and a vCPU-hour $0.031248.
         let r = Rates::of_node(0.096, &res(2000, 8192, 0));
         assert!((r.usd_per_gib_hour - 0.096 / (2.0 * 0.031611 / 0.004237 + 8.0)).abs() < 1e-15);
-        assert_eq!(Rates::of_node(1.0, &Resources::ZERO).hourly(&res(1000, 1, 0)), 0.0);
+        assert_eq!(
+            Rates::of_node(1.0, &Resources::ZERO).hourly(&res(1000, 1, 0)),
+            0.0
+        );
     }
 
     #[test]

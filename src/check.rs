@@ -732,9 +732,7 @@ pub fn cmd_check(a: &CheckArgs) -> ExitCode {
             return fail(format!("this run's summary: {e}"));
         }
     };
-    let verdict = base
-        .as_ref()
-        .map(|b| compare(&setup.name, b, &now, &tol));
+    let verdict = base.as_ref().map(|b| compare(&setup.name, b, &now, &tol));
     let md = verdict
         .as_ref()
         .map(|v| markdown(v, &a.baseline, a.update_baseline));
@@ -757,7 +755,10 @@ pub fn cmd_check(a: &CheckArgs) -> ExitCode {
         let written = std::fs::read(dir.join("summary.json"))
             .and_then(|bytes| write_atomic(&a.baseline, &bytes));
         if let Err(e) = written {
-            return fail(format!("writing the baseline {}: {e}", a.baseline.display()));
+            return fail(format!(
+                "writing the baseline {}: {e}",
+                a.baseline.display()
+            ));
         }
     }
     if !a.quiet {
@@ -869,10 +870,7 @@ mod tests {
         use crate::engine::RunSummary;
         let mut v = report::summary_json("s", 1, &RunSummary::default(), Value::Null);
         assert!(Figures::from_json(&v).is_ok());
-        v["latency"]
-            .as_object_mut()
-            .unwrap()
-            .remove("pending_p99");
+        v["latency"].as_object_mut().unwrap().remove("pending_p99");
         let e = Figures::from_json(&v).unwrap_err();
         assert!(e.contains("`latency.pending_p99` is missing"), "{e}");
         v["latency"]["pending_p99"] = Value::String("fast".into());
@@ -885,9 +883,17 @@ mod tests {
     fn junit_escapes_and_marks_failures() {
         let tol = Tolerances::default();
         let base = figs(100.0, &[("a<&>\"", 100.0)], 60.0, 0.0);
-        let v = compare("s", &base, &figs(110.0, &[("a<&>\"", 110.0)], 60.0, 0.0), &tol);
+        let v = compare(
+            "s",
+            &base,
+            &figs(110.0, &[("a<&>\"", 110.0)], 60.0, 0.0),
+            &tol,
+        );
         let x = junit(&v);
-        assert!(x.contains("name=\"cost of NodePool a&lt;&amp;&gt;&quot;\""), "{x}");
+        assert!(
+            x.contains("name=\"cost of NodePool a&lt;&amp;&gt;&quot;\""),
+            "{x}"
+        );
         assert_eq!(x.matches("<testcase ").count(), v.rows.len());
         assert_eq!(x.matches("<failure ").count(), 1, "{x}");
         assert!(!x.contains("a<&>"));

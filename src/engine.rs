@@ -1947,7 +1947,9 @@ impl<'a> Engine<'a> {
         {
             let p = &self.pods[&id];
             let req = p.arrival.info.requests;
-            let key = self.attribution.key(p.arrival.info.namespace, p.arrival.owner);
+            let key = self
+                .attribution
+                .key(p.arrival.info.namespace, p.arrival.owner);
             // Still charged to its owner while it shuts down (unbind just charged up to now).
             self.nodes[n].shares.add_terminating(id, key, &req);
             self.nodes[n].used.add_assign(&req);

@@ -69,7 +69,10 @@ fn assert_adds_up(s: &RunSummary, rows: &[AttributionRow]) {
     let total = s.cost_total;
     assert!(total > 0.0);
     for (what, sum) in [
-        ("cost.by_namespace", s.cost_by_namespace.values().sum::<f64>()),
+        (
+            "cost.by_namespace",
+            s.cost_by_namespace.values().sum::<f64>(),
+        ),
         ("cost.by_owner", s.cost_by_owner.values().sum::<f64>()),
         ("attribution rows", rows.iter().map(|r| r.cost).sum::<f64>()),
     ] {
@@ -120,7 +123,13 @@ fn quickstart_namespaces_plus_idle_and_system_sum_to_the_total() {
     let owners: Vec<&str> = s.cost_by_owner.keys().map(String::as_str).collect();
     assert_eq!(
         owners,
-        ["(idle)", "(system)", "api/api", "batch/report-job", "web/web"]
+        [
+            "(idle)",
+            "(system)",
+            "api/api",
+            "batch/report-job",
+            "web/web"
+        ]
     );
 }
 
@@ -131,13 +140,20 @@ fn existing_nodes_daemonsets_gpus_and_grace_periods_sum_to_the_total() {
     let dir = tempfile::tempdir().unwrap();
     let mut trace = String::from("arrival,duration,namespace,owner,cpu,memory,gpu,template\n");
     for i in 0..12 {
-        trace.push_str(&format!("{},{},web,web,500m,1Gi,,\n", i * 30, 3000 + i * 60));
+        trace.push_str(&format!(
+            "{},{},web,web,500m,1Gi,,\n",
+            i * 30,
+            3000 + i * 60
+        ));
     }
     for i in 0..8 {
         trace.push_str(&format!("{},900,batch,,2,4Gi,,\n", 600 + i * 45));
     }
     for i in 0..6 {
-        trace.push_str(&format!("{},1800,jobs,drain-me,,,,slow-stop\n", 100 + i * 20));
+        trace.push_str(&format!(
+            "{},1800,jobs,drain-me,,,,slow-stop\n",
+            100 + i * 20
+        ));
     }
     trace.push_str("1200,1500,ml,train,2,8Gi,1,\n");
     let (s, rec) = run(
@@ -151,8 +167,16 @@ fn existing_nodes_daemonsets_gpus_and_grace_periods_sum_to_the_total() {
     assert!(s.cost_by_nodepool.contains_key("general"));
     assert!(s.pods_evicted > 0, "the grace-period path is not exercised");
     // Pods without an owner count under (none); the GPU pod's row has GPU-hours.
-    assert!(s.cost_by_owner.contains_key("batch/(none)"), "{:?}", s.cost_by_owner);
-    let ml = rec.attribution.iter().find(|r| r.namespace == "ml").unwrap();
+    assert!(
+        s.cost_by_owner.contains_key("batch/(none)"),
+        "{:?}",
+        s.cost_by_owner
+    );
+    let ml = rec
+        .attribution
+        .iter()
+        .find(|r| r.namespace == "ml")
+        .unwrap();
     assert!(
         (ml.gpu_hours - 1500.0 / 3600.0).abs() < 0.01,
         "GPU-hours of the ml pod: {ml:?}"
@@ -176,7 +200,11 @@ fn existing_nodes_daemonsets_gpus_and_grace_periods_sum_to_the_total() {
         .filter(|b| jobs.contains(&b.0))
         .map(|b| (b.3 - b.2) as f64 / 3_600_000.0)
         .sum();
-    let row = rec.attribution.iter().find(|r| r.namespace == "jobs").unwrap();
+    let row = rec
+        .attribution
+        .iter()
+        .find(|r| r.namespace == "jobs")
+        .unwrap();
     assert!(evicted > 0, "no slow-stop pod was evicted");
     let grace_hours = f64::from(evicted) * 60.0 / 3600.0;
     assert!(
@@ -228,4 +256,74 @@ fn one_node_one_pod_matches_the_documented_rule() {
     assert!((s.cost_by_namespace[SYSTEM] - sys).abs() < 1e-9);
     assert!((s.cost_by_namespace[IDLE] - (s.cost_total - web - sys)).abs() < 1e-9);
     assert_adds_up(&s, &rec.attribution);
+}
+
+/// `karpsim run` writes `attribution.csv` beside `summary.json`, whose `cost.by_owner` and
+/// `cost.by_namespace` it details, and a rerun gives the same bytes.
+#[test]
+fn run_writes_attribution_csv_and_by_owner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_karpsim"))
+            .args(["run", "scenarios/quickstart.yaml", "--quiet", "--out"])
+            .arg(out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run(&a);
+    run(&b);
+    for f in ["summary.json", "attribution.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two identical runs"
+        );
+    }
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("summary.json")).unwrap()).unwrap();
+    let by_owner = s["cost"]["by_owner"].as_object().expect("cost.by_owner");
+    let mut csv = csv::Reader::from_path(a.join("attribution.csv")).unwrap();
+    assert_eq!(
+        csv.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "namespace",
+            "owner",
+            "cost",
+            "share_of_total",
+            "cpu_core_hours",
+            "memory_gib_hours",
+            "gpu_hours",
+            "pod_hours"
+        ]
+    );
+    let mut sum = 0.0;
+    let mut share = 0.0;
+    let mut keys = Vec::new();
+    for r in csv.records() {
+        let r = r.unwrap();
+        let cost: f64 = r[2].parse().unwrap();
+        sum += cost;
+        share += r[3].parse::<f64>().unwrap();
+        let key = if r[1].is_empty() {
+            r[0].to_string()
+        } else {
+            format!("{}/{}", &r[0], &r[1])
+        };
+        assert!(
+            (by_owner[&key].as_f64().unwrap() - cost).abs() < 1e-6,
+            "{key}: csv {cost} vs summary.json {}",
+            by_owner[&key]
+        );
+        keys.push(key);
+    }
+    assert_eq!(keys.len(), by_owner.len());
+    let total = s["cost"]["total"].as_f64().unwrap();
+    assert!(
+        (sum - total).abs() < 0.005,
+        "csv sums to {sum}, total {total}"
+    );
+    assert!((share - 1.0).abs() < 1e-4, "shares sum to {share}");
 }

@@ -926,7 +926,6 @@ fn commands_not_built_yet_exit_2_and_say_so() {
     let here = repo(".");
     for args in [
         &["sweep", "scenarios/quickstart.yaml"][..],
-        &["check", "scenarios/quickstart.yaml"],
         &["generate"],
         &["import"],
     ] {
