@@ -129,7 +129,8 @@ pub enum Command {
         /// Largest allowed increase of the Spot interruptions [default: 0].
         #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
         max_interruptions_increase: Option<crate::check::Tolerance>,
-        /// Also write the verdict as JUnit XML (one test case per figure).
+        /// Also write the verdict as JUnit XML (one test case per figure). Keep FILE outside the
+        /// report folder, which every run replaces and which may hold only report files.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
         /// Replace the baseline with this run's summary.json (and exit 0).
