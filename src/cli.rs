@@ -1,7 +1,7 @@
 //! The `karpsim` command line: argument types (clap derive) and the commands that wire the
 //! library together. The only module that prints or touches the terminal.
 //!
-//! Owns: `run`, `validate`, `catalog`, exit codes (0 ok, 1 a `check` regression, 2 bad input
+//! Owns: `run`, `validate`, `catalog`, `compare` (`check` lives in [`crate::check`]), exit codes (0 ok, 1 a `check` regression, 2 bad input
 //! or usage), the report folder choice and the progress display. May not: implement
 //! simulation rules.
 
@@ -96,8 +96,61 @@ pub enum Command {
     Sweep(crate::sweep::SweepArgs),
     /// Join the part files of a sharded sweep into the sweep.csv the unsharded sweep writes.
     Merge(crate::sweep::MergeArgs),
-    /// (not built yet) CI gate against a baseline summary.json.
-    Check { scenario: PathBuf },
+    /// CI gate: run a scenario and compare its summary.json with a baseline; exit 1 when a
+    /// figure rose past its tolerance.
+    ///
+    /// Compares total cost, cost by NodePool and by namespace, pending latency p50/p90/p99,
+    /// pods never scheduled and Spot interruptions. Tolerances are `N%` of the baseline, an
+    /// amount in the figure's unit, or `none`; flags override the scenario's `check:` section.
+    /// Prints a Markdown verdict and writes it to check.md in the report folder. Exit codes:
+    /// 0 no regression, 1 a regression, 2 bad input (a broken baseline included).
+    Check {
+        /// The scenario file (YAML).
+        scenario: PathBuf,
+        /// The baseline: a summary.json of an earlier run.
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+        /// Largest allowed increase of the total cost [default: 2%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_cost_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of a NodePool's cost [default: 10%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_nodepool_cost_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of a namespace's cost, (system) and (idle) included [default: 10%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_namespace_cost_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of the pending-latency p50 [default: 10%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_p50_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of the pending-latency p90 [default: 10%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_p90_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of the pending-latency p99 [default: 10%].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_p99_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of the pods never scheduled [default: 0].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_never_scheduled_increase: Option<crate::check::Tolerance>,
+        /// Largest allowed increase of the Spot interruptions [default: 0].
+        #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
+        max_interruptions_increase: Option<crate::check::Tolerance>,
+        /// Also write the verdict as JUnit XML (one test case per figure). Keep FILE outside the
+        /// report folder, which every run replaces and which may hold only report files.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Replace the baseline with this run's summary.json (and exit 0).
+        #[arg(long)]
+        update_baseline: bool,
+        /// Report folder [default: reports/<scenario name>/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print nothing but errors (the verdict is still in check.md and the exit code).
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Write a seeded synthetic trace CSV: diurnal services, Poisson batch jobs, bursts.
     ///
     /// The same generators a scenario's `workload.generate` lists; the CSV written is exactly
@@ -138,7 +191,41 @@ pub fn main() -> ExitCode {
         } => cmd_compare(&scenario, out.as_deref(), quiet),
         Command::Sweep(a) => cmd_sweep(&a),
         Command::Merge(a) => cmd_merge(&a),
-        Command::Check { .. } => not_built("check", 5),
+        Command::Check {
+            scenario,
+            baseline,
+            max_cost_increase,
+            max_nodepool_cost_increase,
+            max_namespace_cost_increase,
+            max_p50_increase,
+            max_p90_increase,
+            max_p99_increase,
+            max_never_scheduled_increase,
+            max_interruptions_increase,
+            junit,
+            update_baseline,
+            out,
+            seed,
+            quiet,
+        } => crate::check::cmd_check(&crate::check::CheckArgs {
+            scenario,
+            baseline,
+            out,
+            seed,
+            quiet,
+            junit,
+            update_baseline,
+            flags: vec![
+                ("max_cost_increase", max_cost_increase),
+                ("max_nodepool_cost_increase", max_nodepool_cost_increase),
+                ("max_namespace_cost_increase", max_namespace_cost_increase),
+                ("max_p50_increase", max_p50_increase),
+                ("max_p90_increase", max_p90_increase),
+                ("max_p99_increase", max_p99_increase),
+                ("max_never_scheduled_increase", max_never_scheduled_increase),
+                ("max_interruptions_increase", max_interruptions_increase),
+            ],
+        }),
         Command::Generate(a) => cmd_generate(&a),
         Command::Import { .. } => not_built("import", 5),
     }
@@ -416,7 +503,7 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> E
     ExitCode::SUCCESS
 }
 
-fn write_reports(
+pub(crate) fn write_reports(
     fr: FileRecorder,
     dir: &Path,
     setup: &crate::engine::SimSetup,

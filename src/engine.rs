@@ -293,6 +293,8 @@ pub trait Recorder {
     fn decision(&mut self, d: &serde_json::Value);
     /// One stay of a pod on a node, [from, to) in ms (every bind, including after evictions).
     fn binding(&mut self, _pod: u32, _node: &str, _from_ms: u64, _to_ms: u64) {}
+    /// One line of the cost attribution, at the end of the run (`attribution.csv`).
+    fn attribution(&mut self, _row: &crate::attribution::AttributionRow) {}
 }
 
 /// A recorder that keeps everything in memory (tests, compare).
@@ -304,6 +306,7 @@ pub struct MemoryRecorder {
     pub nodes: Vec<NodeRecord>,
     pub timeline: Vec<TimelineRow>,
     pub decisions: Vec<serde_json::Value>,
+    pub attribution: Vec<crate::attribution::AttributionRow>,
 }
 
 impl Recorder for MemoryRecorder {
@@ -322,6 +325,9 @@ impl Recorder for MemoryRecorder {
     fn binding(&mut self, pod: u32, node: &str, from_ms: u64, to_ms: u64) {
         self.bindings.push((pod, node.to_string(), from_ms, to_ms));
     }
+    fn attribution(&mut self, row: &crate::attribution::AttributionRow) {
+        self.attribution.push(row.clone());
+    }
 }
 
 /// The figures of a finished run (the input of `summary.json`).
@@ -334,7 +340,10 @@ pub struct RunSummary {
     pub cost_spot: f64,
     pub cost_reserved: f64,
     pub cost_by_nodepool: BTreeMap<String, f64>,
+    /// Node cost split over pods by requests (see [`crate::attribution`]), with `(system)`
+    /// and `(idle)` lines; by namespace and by `namespace/owner`.
     pub cost_by_namespace: BTreeMap<String, f64>,
+    pub cost_by_owner: BTreeMap<String, f64>,
     pub pods_total: u64,
     pub pods_scheduled: u64,
     pub pods_never_scheduled: u64,
@@ -490,8 +499,9 @@ struct Node {
     /// Cost accrued at earlier Spot prices, and since when `price` applies.
     cost_before: f64,
     price_since_ms: u64,
-    /// Namespace cost attribution: weights of bound pods per namespace, and last flush time.
-    ns_weights: Vec<(Sym, f64)>,
+    /// Cost attribution: requests of the pods here per (namespace, owner), and the time the
+    /// node's cost was last charged to them.
+    shares: crate::attribution::NodeShares,
     attr_last_ms: u64,
 }
 
@@ -547,7 +557,7 @@ impl Node {
             deleting: None,
             terminated_ms: None,
             termination_reason: None,
-            ns_weights: Vec::new(),
+            shares: Default::default(),
             attr_last_ms: now,
         }
     }
@@ -686,8 +696,7 @@ pub struct Engine<'a> {
     ready_allocatable: Resources,
     anti_affinity_bound: usize,
     node_seq: FxHashMap<usize, u64>,
-    ns_cost: FxHashMap<Sym, f64>,
-    idle_cost: f64,
+    attribution: crate::attribution::Ledger,
     kube: kube::KubeState,
     counts: NodeCounts,
     /// Nodes with an instance in a pass's order (initialized first, then by name); rebuilt
@@ -775,8 +784,7 @@ impl<'a> Engine<'a> {
             ready_allocatable: Resources::ZERO,
             anti_affinity_bound: 0,
             node_seq: FxHashMap::default(),
-            ns_cost: FxHashMap::default(),
-            idle_cost: 0.0,
+            attribution: Default::default(),
             kube: kube::KubeState::default(),
             work: 0,
             counts: NodeCounts::default(),
@@ -1802,7 +1810,9 @@ impl<'a> Engine<'a> {
         let prio = p.arrival.info.priority != 0;
         let dnd = p.arrival.do_not_disrupt;
         let anti = !p.arrival.info.constraints.anti_required.is_empty();
-        let ns = p.arrival.info.namespace;
+        let key = self
+            .attribution
+            .key(p.arrival.info.namespace, p.arrival.owner);
         let ports = p.arrival.info.constraints.host_ports.clone();
         self.flush_attribution(node);
         let n = &mut self.nodes[node];
@@ -1813,8 +1823,7 @@ impl<'a> Engine<'a> {
         n.movable += u32::from(movable);
         n.prioritized += u32::from(prio);
         n.dnd += u32::from(dnd);
-        let w = pod_weight(&req, &n.allocatable);
-        add_weight(&mut n.ns_weights, ns, w);
+        n.shares.add(key, &req);
         self.bound_requests.add_assign(&req);
         if anti {
             self.anti_affinity_bound += 1;
@@ -1835,17 +1844,18 @@ impl<'a> Engine<'a> {
 
     /// Takes a bound pod off its node (the pod stays known). Returns the node.
     fn unbind(&mut self, id: u32) -> Option<usize> {
-        let (node, req, ns, ports, anti, movable, dnd, prio) = {
+        let (node, req, key, ports, anti, movable, dnd, prio) = {
             let p = self.pods.get(&id)?;
             let node = p.node? as usize;
             if let Some(from) = p.bound_ms {
                 self.rec
                     .binding(id, self.nodes[node].name.as_str(), from, self.now);
             }
+            let (ns, owner) = (p.arrival.info.namespace, p.arrival.owner);
             (
                 node,
                 p.arrival.info.requests,
-                p.arrival.info.namespace,
+                self.attribution.key(ns, owner),
                 p.arrival.info.constraints.host_ports.clone(),
                 !p.arrival.info.constraints.anti_required.is_empty(),
                 moves_cost(p.arrival.info.priority),
@@ -1869,8 +1879,7 @@ impl<'a> Engine<'a> {
         n.movable -= u32::from(movable);
         n.prioritized -= u32::from(prio);
         n.dnd -= u32::from(dnd);
-        let w = pod_weight(&req, &n.allocatable);
-        add_weight(&mut n.ns_weights, ns, -w);
+        n.shares.remove(key, &req);
         self.bound_requests.sub_assign(&req);
         self.kube.reindex(&self.nodes, node);
         if anti {
@@ -1914,6 +1923,8 @@ impl<'a> Engine<'a> {
         if !self.nodes[n].alive() {
             return;
         }
+        self.flush_attribution(n);
+        self.nodes[n].shares.remove_terminating(id, &req);
         self.nodes[n].used.sub_assign(&req);
         self.kube.reindex(&self.nodes, n);
         self.state_version += 1;
@@ -1953,7 +1964,13 @@ impl<'a> Engine<'a> {
         if let (Some(g), Some(n)) = (grace, from)
             && self.nodes[n].alive()
         {
-            let req = self.pods[&id].arrival.info.requests;
+            let p = &self.pods[&id];
+            let req = p.arrival.info.requests;
+            let key = self
+                .attribution
+                .key(p.arrival.info.namespace, p.arrival.owner);
+            // Still charged to its owner while it shuts down (unbind just charged up to now).
+            self.nodes[n].shares.add_terminating(id, key, &req);
             self.nodes[n].used.add_assign(&req);
             self.nodes[n].terminating.push((id, req, self.now + g));
             self.kube.reindex(&self.nodes, n);
@@ -2089,11 +2106,12 @@ impl<'a> Engine<'a> {
         for pid in left {
             self.evict_as(pid, false);
         }
+        self.flush_attribution(idx);
         let ghosts = std::mem::take(&mut self.nodes[idx].terminating);
         for (_, req, _) in ghosts {
             self.nodes[idx].used.sub_assign(&req);
         }
-        self.flush_attribution(idx);
+        self.nodes[idx].shares.clear();
         let reason = self.nodes[idx]
             .deleting
             .map(|d| d.reason)
@@ -2213,16 +2231,14 @@ impl<'a> Engine<'a> {
             n.attr_last_ms = n.attr_last_ms.max(now);
             return;
         }
-        let hours = (now - n.attr_last_ms) as f64 / 3_600_000.0;
-        let cost = n.price * hours;
-        let mut used = 0.0;
-        for (ns, w) in &n.ns_weights {
-            if *w > 0.0 {
-                *self.ns_cost.entry(*ns).or_insert(0.0) += cost * w;
-                used += cost * w;
-            }
-        }
-        self.idle_cost += cost - used;
+        self.attribution.charge(
+            now - n.attr_last_ms,
+            n.price,
+            &n.capacity,
+            &n.allocatable,
+            &n.ds_overhead,
+            &n.shares,
+        );
         n.attr_last_ms = now;
     }
 
@@ -2405,13 +2421,12 @@ impl<'a> Engine<'a> {
             };
             self.rec.node(&rec);
         }
-        let mut by_ns: BTreeMap<String, f64> = self
-            .ns_cost
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), *v))
-            .collect();
-        by_ns.insert("(idle)".to_string(), self.idle_cost);
-        self.summary.cost_by_namespace = by_ns;
+        let attribution = self.attribution.finish();
+        for row in &attribution.rows {
+            self.rec.attribution(row);
+        }
+        self.summary.cost_by_namespace = attribution.by_namespace;
+        self.summary.cost_by_owner = attribution.by_owner;
         for r in [
             "empty",
             "underutilized",
@@ -2444,29 +2459,6 @@ pub(super) fn kube_equivalent(c: &crate::model::PodConstraints) -> bool {
         && c.host_ports.is_empty()
         && !c.has_topology()
         && c.ignored.is_none()
-}
-
-fn pod_weight(req: &Resources, alloc: &Resources) -> f64 {
-    let share = |r: ResourceName| {
-        let a = alloc.get(r);
-        if a <= 0 {
-            0.0
-        } else {
-            (req.get(r) as f64 / a as f64).clamp(0.0, 1.0)
-        }
-    };
-    0.5 * share(ResourceName::Cpu) + 0.5 * share(ResourceName::Memory)
-}
-
-fn add_weight(v: &mut Vec<(Sym, f64)>, ns: Sym, w: f64) {
-    if let Some(e) = v.iter_mut().find(|(k, _)| *k == ns) {
-        e.1 += w;
-        if e.1.abs() < 1e-12 {
-            e.1 = 0.0;
-        }
-    } else {
-        v.push((ns, w));
-    }
 }
 
 fn limit_name(k: LimitKey) -> &'static str {

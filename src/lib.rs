@@ -10,7 +10,9 @@
 //! - [`generate`]: seeded synthetic workloads (`workload.generate`, `karpsim generate`).
 //! - [`sweep`]: grids of runs (`karpsim sweep`), their shards and `karpsim merge`.
 
+pub mod attribution;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod config;

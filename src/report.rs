@@ -2,8 +2,10 @@
 //! only when the run succeeded, so no report folder is ever half-written.
 //!
 //! Owns: `summary.json`, `summary.md`, `nodes.csv`, `pods.csv`, `timeline.csv`,
-//! `decisions.jsonl`, `manifest.json`. May not: run simulations or change summaries.
+//! `decisions.jsonl`, `attribution.csv`, `manifest.json`. May not: run simulations or change
+//! summaries.
 
+use crate::attribution::AttributionRow;
 use crate::engine::{NodeRecord, PodRecord, Recorder, RunSummary, TimelineRow};
 use serde_json::{Value, json};
 use std::fs::{self, File};
@@ -52,6 +54,8 @@ pub const REPORT_FILES: &[&str] = &[
     "timeline.csv",
     "decisions.jsonl",
     "manifest.json",
+    "attribution.csv",
+    "check.md",
 ];
 
 /// Gives an output folder without a final name (`.`, `..`, `a/..`) its real path.
@@ -102,6 +106,7 @@ pub struct FileRecorder {
     pub staging: PathBuf,
     pods: csv::Writer<BufWriter<File>>,
     nodes: Vec<NodeRecord>,
+    attribution: Vec<AttributionRow>,
     timeline: csv::Writer<BufWriter<File>>,
     decisions: BufWriter<File>,
     error: Option<std::io::Error>,
@@ -161,6 +166,7 @@ impl FileRecorder {
             staging,
             pods,
             nodes: Vec::new(),
+            attribution: Vec::new(),
             timeline,
             decisions,
             error: None,
@@ -227,6 +233,7 @@ impl FileRecorder {
                     .map_err(std::io::Error::other)?;
             }
             nodes.flush()?;
+            write_attribution(&self.staging.join("attribution.csv"), &self.attribution)?;
             let mut s = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
             s.push('\n');
             fs::write(self.staging.join("summary.json"), s)?;
@@ -286,6 +293,10 @@ impl Recorder for FileRecorder {
         self.nodes.push(r.clone());
     }
 
+    fn attribution(&mut self, r: &AttributionRow) {
+        self.attribution.push(r.clone());
+    }
+
     fn timeline(&mut self, t: &TimelineRow) {
         let gib = |b: i64| format!("{}", round6(b as f64 / (1u64 << 30) as f64));
         let res = self.timeline.write_record([
@@ -310,6 +321,38 @@ impl Recorder for FileRecorder {
         let res = self.decisions.write_all(b"\n");
         self.keep(res);
     }
+}
+
+/// `attribution.csv`: one row per (namespace, owner), then `(system)` and `(idle)`
+/// (see [`crate::attribution`] for the rule).
+fn write_attribution(path: &Path, rows: &[AttributionRow]) -> std::io::Result<()> {
+    let total: f64 = rows.iter().map(|r| r.cost).sum();
+    let mut w = csv::Writer::from_writer(BufWriter::new(File::create(path)?));
+    w.write_record([
+        "namespace",
+        "owner",
+        "cost",
+        "share_of_total",
+        "cpu_core_hours",
+        "memory_gib_hours",
+        "gpu_hours",
+        "pod_hours",
+    ])
+    .map_err(std::io::Error::other)?;
+    for r in rows {
+        w.write_record([
+            r.namespace.clone(),
+            r.owner.clone(),
+            format!("{:.6}", round6(r.cost)),
+            format!("{}", round6(if total > 0.0 { r.cost / total } else { 0.0 })),
+            format!("{}", round6(r.cpu_core_hours)),
+            format!("{}", round6(r.memory_gib_hours)),
+            format!("{}", round6(r.gpu_hours)),
+            format!("{}", round6(r.pod_hours)),
+        ])
+        .map_err(std::io::Error::other)?;
+    }
+    w.flush()
 }
 
 /// `summary.json` (contract section 5; every key present in every run).
@@ -340,6 +383,7 @@ pub fn summary_json(name: &str, seed: u64, s: &RunSummary, extra: Value) -> Valu
             "reserved": round6(s.cost_reserved),
             "by_nodepool": map(&s.cost_by_nodepool),
             "by_namespace": map(&s.cost_by_namespace),
+            "by_owner": map(&s.cost_by_owner),
         },
         "pods": {
             "total": s.pods_total,

@@ -310,6 +310,9 @@ pub struct Scenario {
     pub kube_scheduler: KubeScheduler,
     pub changes: Vec<Change>,
     pub variants: Vec<Variant>,
+    /// `check`: the tolerances `karpsim check` uses, by key (only those given; see
+    /// [`crate::check`] for the keys, their syntax and defaults).
+    pub check: BTreeMap<String, crate::check::Tolerance>,
     /// The file as written.
     pub raw: Value,
 }
@@ -344,6 +347,7 @@ pub const TOP_KEYS: &[&str] = &[
     "kube_scheduler",
     "changes",
     "variants",
+    "check",
 ];
 
 fn resolve(dir: &Path, p: &str) -> PathBuf {
@@ -597,6 +601,34 @@ fn parse_kube_scheduler(ctx: &mut Ctx, v: &Value, path: &str) -> KubeScheduler {
             )
             .unwrap_or_default(),
     }
+}
+
+/// `check`: tolerance keys, each `N%`, an amount or `none`.
+fn parse_check(ctx: &mut Ctx, v: &Value, path: &str) -> BTreeMap<String, crate::check::Tolerance> {
+    let names = crate::check::tolerance_key_names();
+    let o = ctx.obj(v, path, &names);
+    let mut out = BTreeMap::new();
+    for key in names {
+        let Some(val) = o.get(key) else { continue };
+        let text = match val {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                ctx.err(
+                    &o.path(key),
+                    "expected a tolerance: a percentage (`2%`), an amount (`0.5`) or `none`",
+                );
+                continue;
+            }
+        };
+        match crate::check::parse_tolerance(&text) {
+            Ok(t) => {
+                out.insert(key.to_string(), t);
+            }
+            Err(e) => ctx.err(&o.path(key), e),
+        }
+    }
+    out
 }
 
 fn parse_edits(ctx: &mut Ctx, o: &Obj, key: &str) -> Vec<ObjectEdit> {
@@ -918,6 +950,10 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
             kube_scheduler,
         })
     });
+    let check = match o.get("check") {
+        Some(c) => parse_check(ctx, c, &o.path("check")),
+        None => BTreeMap::new(),
+    };
     for (i, v) in variants.iter().enumerate() {
         if variants[..i].iter().any(|w| w.name == v.name) {
             ctx.err(
@@ -944,6 +980,7 @@ fn parse_scenario_doc(ctx: &mut Ctx, v: &Value, dir: &Path) -> Option<Scenario> 
         kube_scheduler,
         changes,
         variants,
+        check,
         raw: v.clone(),
     })
 }

@@ -1,6 +1,8 @@
 //! karpsim's single integration-test binary (one link of the library, one process).
 
+mod attribution;
 mod budget_props;
+mod check;
 mod cli;
 mod conformance;
 mod disruption;
