@@ -351,13 +351,14 @@ fn write_reports(
         "events_processed": s.events_processed,
         "events_per_second": if wall > 0.0 { (s.events_processed as f64 / wall).round() } else { 0.0 },
     });
-    fr.finish(dir, &summary, &md, &manifest)
+    fr.finish(dir, s, &summary, &md, &manifest)
 }
 
 /// One run of a comparison: its name and what it produced.
 struct CompareRun {
     name: String,
     summary: RunSummary,
+    plots: crate::plot::RunPlotData,
 }
 
 fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
@@ -436,6 +437,7 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
                     }
                     format!("variant `{name}`: {e}")
                 })?;
+            let plots = rec.plot_data(&summary);
             write_reports(
                 rec,
                 &dir,
@@ -449,6 +451,7 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
             Ok(CompareRun {
                 name: name.clone(),
                 summary,
+                plots,
             })
         })
         .collect();
@@ -462,10 +465,24 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
             }
         }
     }
-    let (md, csv) = comparison_tables(&base.compiled.setup.name, &done);
-    if let Err(e) = std::fs::write(root.join("comparison.md"), &md)
-        .and_then(|_| std::fs::write(root.join("comparison.csv"), &csv))
-    {
+    let (mut md, csv) = comparison_tables(&base.compiled.setup.name, &done);
+    let series: Vec<(String, &crate::plot::RunPlotData)> =
+        done.iter().map(|r| (r.name.clone(), &r.plots)).collect();
+    let plots = match crate::plot::compare_plots(&base.compiled.setup.name, &series) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: drawing the comparison plots: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    md.push_str("\n## Plots\n\n");
+    md.push_str(&report::plot_links(true));
+    let written = plots
+        .iter()
+        .try_for_each(|p| std::fs::write(root.join(p.file), &p.svg))
+        .and_then(|_| std::fs::write(root.join("comparison.md"), &md))
+        .and_then(|_| std::fs::write(root.join("comparison.csv"), &csv));
+    if let Err(e) = written {
         eprintln!("error: writing {}: {e}", root.display());
         return ExitCode::from(2);
     }

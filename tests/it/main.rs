@@ -6,6 +6,8 @@ mod conformance;
 mod disruption;
 mod drift;
 mod engine;
+mod html;
+mod plots;
 mod scenarios;
 mod spot;
 
