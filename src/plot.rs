@@ -439,7 +439,10 @@ pub fn run_plots(name: &str, d: &RunPlotData) -> Result<Vec<Plot>, String> {
         title,
     });
 
-    let layers: Vec<(String, RGBColor, Vec<f64>)> = (0..t.pools())
+    // Existing nodes (the last entry) at the bottom: the static capacity Karpenter adds to.
+    let pools = t.pools().max(d.nodepools.len());
+    let order = (pools.saturating_sub(1)..pools).chain(0..pools.saturating_sub(1));
+    let layers: Vec<(String, RGBColor, Vec<f64>)> = order
         .map(|k| {
             let label = d
                 .nodepools
