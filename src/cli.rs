@@ -528,16 +528,17 @@ pub(crate) fn write_reports(
         "events_processed": s.events_processed,
         "events_per_second": if wall > 0.0 { (s.events_processed as f64 / wall).round() } else { 0.0 },
     });
-    fr.finish(dir, &summary, &md, &manifest)
+    fr.finish(dir, s, &summary, &md, &manifest)
 }
 
 /// Runs a prepared scenario with its reports streamed into `dir` (staged, moved into place on
-/// success); `scenario` is the file named in the manifest.
+/// success); `scenario` is the file named in the manifest. Returns the summary and what a
+/// comparison's plots need of the run.
 pub(crate) fn run_into_reports(
     p: &Prepared,
     dir: &Path,
     scenario: &Path,
-) -> Result<RunSummary, String> {
+) -> Result<(RunSummary, crate::plot::RunPlotData), String> {
     let setup = &p.compiled.setup;
     let t0 = std::time::Instant::now();
     let mut make =
@@ -549,6 +550,7 @@ pub(crate) fn run_into_reports(
             }
             e
         })?;
+    let plots = rec.plot_data(&summary);
     write_reports(
         rec,
         dir,
@@ -559,13 +561,14 @@ pub(crate) fn run_into_reports(
         t0.elapsed().as_secs_f64(),
     )
     .map_err(|e| format!("writing {}: {e}", dir.display()))?;
-    Ok(summary)
+    Ok((summary, plots))
 }
 
 /// One run of a comparison: its name and what it produced.
 struct CompareRun {
     name: String,
     summary: RunSummary,
+    plots: crate::plot::RunPlotData,
 }
 
 fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
@@ -631,11 +634,12 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
     let results: Vec<Result<CompareRun, String>> = all
         .par_iter()
         .map(|(name, p)| {
-            let summary = run_into_reports(p, &root.join(name), path)
+            let (summary, plots) = run_into_reports(p, &root.join(name), path)
                 .map_err(|e| format!("variant `{name}`: {e}"))?;
             Ok(CompareRun {
                 name: name.clone(),
                 summary,
+                plots,
             })
         })
         .collect();
@@ -649,10 +653,24 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
             }
         }
     }
-    let (md, csv) = comparison_tables(&base.compiled.setup.name, &done);
-    if let Err(e) = std::fs::write(root.join("comparison.md"), &md)
-        .and_then(|_| std::fs::write(root.join("comparison.csv"), &csv))
-    {
+    let (mut md, csv) = comparison_tables(&base.compiled.setup.name, &done);
+    let series: Vec<(String, &crate::plot::RunPlotData)> =
+        done.iter().map(|r| (r.name.clone(), &r.plots)).collect();
+    let plots = match crate::plot::compare_plots(&base.compiled.setup.name, &series) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: drawing the comparison plots: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    md.push_str("\n## Plots\n\n");
+    md.push_str(&report::plot_links(true));
+    let written = plots
+        .iter()
+        .try_for_each(|p| std::fs::write(root.join(p.file), &p.svg))
+        .and_then(|_| std::fs::write(root.join("comparison.md"), &md))
+        .and_then(|_| std::fs::write(root.join("comparison.csv"), &csv));
+    if let Err(e) = written {
         eprintln!("error: writing {}: {e}", root.display());
         return ExitCode::from(2);
     }

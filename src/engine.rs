@@ -278,6 +278,13 @@ pub struct TimelineRow {
     pub nodes_reserved: u32,
     pub nodes_not_ready: u32,
     pub cost_per_hour: f64,
+    /// `cost_per_hour` split by capacity type (not in `timeline.csv`; for the plots).
+    pub cost_per_hour_on_demand: f64,
+    pub cost_per_hour_spot: f64,
+    pub cost_per_hour_reserved: f64,
+    /// Nodes alive (launched, Ready or not) per NodePool, in the order of
+    /// `RunSummary::nodepools` (not in `timeline.csv`; for the plots).
+    pub nodes_by_nodepool: Vec<u32>,
     pub pending_pods: u32,
     pub cpu_requested_millis: i64,
     pub cpu_allocatable_millis: i64,
@@ -353,6 +360,9 @@ pub struct RunSummary {
     pub pending_ms: Vec<u64>,
     pub nodes_launched: u64,
     pub nodes_peak: u64,
+    /// The NodePool names behind `TimelineRow::nodes_by_nodepool`: the templates in order,
+    /// then `(existing)`.
+    pub nodepools: Vec<String>,
     pub terminated_by_reason: BTreeMap<String, u64>,
     pub spot_interruptions: u64,
     /// Pods still on a Spot instance when EC2 took it back.
@@ -615,6 +625,10 @@ struct NodeCounts {
     reserved: u32,
     not_ready: u32,
     cost_per_hour: f64,
+    /// Per capacity type: on-demand, spot, reserved.
+    cost_per_hour_by_type: [f64; 3],
+    /// Per template, then one entry for existing nodes (`RunSummary::nodepools`).
+    by_pool: Vec<u32>,
 }
 
 /// Named RNG streams, one per subsystem, each derived from (seed, name).
@@ -777,7 +791,15 @@ impl<'a> Engine<'a> {
             market: Market::default(),
             price_pools: Vec::new(),
             hostnames: Vec::new(),
-            summary: RunSummary::default(),
+            summary: RunSummary {
+                nodepools: setup
+                    .templates
+                    .iter()
+                    .map(|t| t.name.as_str().to_string())
+                    .chain(std::iter::once("(existing)".to_string()))
+                    .collect(),
+                ..RunSummary::default()
+            },
             alive_nodes: 0,
             util_last_ms: 0,
             bound_requests: Resources::ZERO,
@@ -787,7 +809,10 @@ impl<'a> Engine<'a> {
             attribution: Default::default(),
             kube: kube::KubeState::default(),
             work: 0,
-            counts: NodeCounts::default(),
+            counts: NodeCounts {
+                by_pool: vec![0; setup.templates.len() + 1],
+                ..NodeCounts::default()
+            },
             pass_order: Vec::new(),
             pass_ready: 0,
             pending_empty: Vec::new(),
@@ -2125,13 +2150,19 @@ impl<'a> Engine<'a> {
         }
         let n = &self.nodes[idx];
         let c = &mut self.counts;
-        if n.capacity_type == labels::SPOT {
+        let ct = if n.capacity_type == labels::SPOT {
             c.spot -= 1;
+            1
         } else if n.capacity_type == labels::RESERVED {
             c.reserved -= 1;
+            2
         } else {
             c.on_demand -= 1;
-        }
+            0
+        };
+        c.cost_per_hour_by_type[ct] -= n.price;
+        let pool = n.template.unwrap_or(c.by_pool.len() - 1);
+        c.by_pool[pool] -= 1;
         if !was_ready {
             c.not_ready -= 1;
         }
@@ -2251,6 +2282,10 @@ impl<'a> Engine<'a> {
             nodes_reserved: c.reserved,
             nodes_not_ready: c.not_ready,
             cost_per_hour: c.cost_per_hour,
+            cost_per_hour_on_demand: c.cost_per_hour_by_type[0],
+            cost_per_hour_spot: c.cost_per_hour_by_type[1],
+            cost_per_hour_reserved: c.cost_per_hour_by_type[2],
+            nodes_by_nodepool: c.by_pool.clone(),
             pending_pods: self.pending.len() as u32,
             cpu_requested_millis: self.bound_requests.cpu(),
             cpu_allocatable_millis: self.ready_allocatable.cpu(),
@@ -2312,13 +2347,19 @@ impl<'a> Engine<'a> {
     fn count_alive(&mut self, idx: usize, ready: bool) {
         let n = &self.nodes[idx];
         let c = &mut self.counts;
-        if n.capacity_type == labels::SPOT {
+        let ct = if n.capacity_type == labels::SPOT {
             c.spot += 1;
+            1
         } else if n.capacity_type == labels::RESERVED {
             c.reserved += 1;
+            2
         } else {
             c.on_demand += 1;
-        }
+            0
+        };
+        c.cost_per_hour_by_type[ct] += n.price;
+        let pool = n.template.unwrap_or(c.by_pool.len() - 1);
+        c.by_pool[pool] += 1;
         if !ready {
             c.not_ready += 1;
         }

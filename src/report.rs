@@ -2,11 +2,13 @@
 //! only when the run succeeded, so no report folder is ever half-written.
 //!
 //! Owns: `summary.json`, `summary.md`, `nodes.csv`, `pods.csv`, `timeline.csv`,
-//! `decisions.jsonl`, `attribution.csv`, `manifest.json`. May not: run simulations or change
+//! `decisions.jsonl`, `attribution.csv`, `manifest.json`, and writing the plots (`*.svg`, drawn
+//! by [`crate::plot`]) and `report.html` ([`crate::html`]). May not: run simulations or change
 //! summaries.
 
 use crate::attribution::AttributionRow;
 use crate::engine::{NodeRecord, PodRecord, Recorder, RunSummary, TimelineRow};
+use crate::{html, plot};
 use serde_json::{Value, json};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -56,6 +58,7 @@ pub const REPORT_FILES: &[&str] = &[
     "manifest.json",
     "attribution.csv",
     "check.md",
+    "report.html",
 ];
 
 /// Gives an output folder without a final name (`.`, `..`, `a/..`) its real path.
@@ -109,6 +112,9 @@ pub struct FileRecorder {
     attribution: Vec<AttributionRow>,
     timeline: csv::Writer<BufWriter<File>>,
     decisions: BufWriter<File>,
+    /// What the plots and `report.html` need, kept small while the records stream.
+    series: plot::TimelineSeries,
+    sample: html::DecisionSample,
     error: Option<std::io::Error>,
 }
 
@@ -169,6 +175,8 @@ impl FileRecorder {
             attribution: Vec::new(),
             timeline,
             decisions,
+            series: plot::TimelineSeries::default(),
+            sample: html::DecisionSample::default(),
             error: None,
         })
     }
@@ -181,10 +189,22 @@ impl FileRecorder {
         }
     }
 
-    /// Writes the remaining files and moves the staging folder to `final_dir`.
+    /// What the plots are drawn from (the downsampled timeline, the NodePool names and the
+    /// pending-latency CDF of `run`).
+    pub fn plot_data(&self, run: &RunSummary) -> plot::RunPlotData {
+        plot::RunPlotData {
+            timeline: self.series.clone(),
+            nodepools: run.nodepools.clone(),
+            cdf: plot::latency_cdf(&run.pending_ms),
+        }
+    }
+
+    /// Writes the remaining files (the plots and `report.html` among them) and moves the
+    /// staging folder to `final_dir`.
     pub fn finish(
         mut self,
         final_dir: &Path,
+        run: &RunSummary,
         summary: &Value,
         summary_md: &str,
         manifest: &Value,
@@ -241,6 +261,14 @@ impl FileRecorder {
             let mut m = serde_json::to_string_pretty(manifest).map_err(std::io::Error::other)?;
             m.push('\n');
             fs::write(self.staging.join("manifest.json"), m)?;
+            let name = summary.get("name").and_then(Value::as_str).unwrap_or("");
+            let plots =
+                plot::run_plots(name, &self.plot_data(run)).map_err(std::io::Error::other)?;
+            for p in &plots {
+                fs::write(self.staging.join(p.file), &p.svg)?;
+            }
+            let page = html::report_html(summary, &plots, &self.sample);
+            fs::write(self.staging.join("report.html"), page)?;
             Ok(())
         })();
         let staging = self.staging.clone();
@@ -298,6 +326,7 @@ impl Recorder for FileRecorder {
     }
 
     fn timeline(&mut self, t: &TimelineRow) {
+        self.series.push(t);
         let gib = |b: i64| format!("{}", round6(b as f64 / (1u64 << 30) as f64));
         let res = self.timeline.write_record([
             secs_str(t.time_ms),
@@ -316,6 +345,7 @@ impl Recorder for FileRecorder {
     }
 
     fn decision(&mut self, d: &Value) {
+        self.sample.push(d);
         let res = serde_json::to_writer(&mut self.decisions, d).map_err(std::io::Error::other);
         self.keep(res);
         let res = self.decisions.write_all(b"\n");
@@ -491,7 +521,10 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
     for (k, v) in &s.cost_by_namespace {
         out.push_str(&format!("| {k} | ${v:.2} |\n"));
     }
-    out.push_str("\n## Files\n\n- [nodes.csv](nodes.csv), [pods.csv](pods.csv), [timeline.csv](timeline.csv), [decisions.jsonl](decisions.jsonl)\n- plots: not built yet (they come with the reporting issue)\n");
+    out.push_str("\n## Plots\n\n");
+    out.push_str(&plot_links(false));
+    out.push_str("\nAll of it on one page: [report.html](report.html)\n");
+    out.push_str("\n## Files\n\n- [nodes.csv](nodes.csv), [pods.csv](pods.csv), [timeline.csv](timeline.csv), [decisions.jsonl](decisions.jsonl)\n");
     if !notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in notes {
@@ -499,6 +532,30 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
         }
     }
     out
+}
+
+/// The Markdown list linking the plot files (a run's and a comparison's have the same names).
+pub fn plot_links(per_variant: bool) -> String {
+    let what = if per_variant {
+        [
+            "cost rate over time, one line per variant",
+            "nodes over time, one line per variant",
+            "pending pods over time, one line per variant",
+            "pod pending-latency CDF, one line per variant",
+        ]
+    } else {
+        [
+            "cost rate over time, by capacity type",
+            "nodes over time, by NodePool",
+            "pending pods over time",
+            "pod pending-latency CDF",
+        ]
+    };
+    plot::PLOT_FILES
+        .iter()
+        .zip(what)
+        .map(|(f, w)| format!("- [{f}]({f}): {w}\n"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -772,7 +772,7 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
             .map_err(|e| format!("{}: {}", label(), e.join("; ")))?;
         let summary = if a.keep_reports {
             let run_dir = dir.join(format!("run-{i:0width$}"));
-            crate::cli::run_into_reports(&p, &run_dir, &a.scenario)
+            crate::cli::run_into_reports(&p, &run_dir, &a.scenario).map(|(s, _)| s)
         } else {
             simulate(&p, &p.compiled.setup, &mut || Ok(NullRecorder), &mut |_| {})
                 .map(|(s, _)| s)

@@ -9,6 +9,8 @@ mod disruption;
 mod drift;
 mod engine;
 mod generate;
+mod html;
+mod plots;
 mod scenarios;
 mod spot;
 mod spot_prices;
