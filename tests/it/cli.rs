@@ -924,7 +924,8 @@ fn run_never_deletes_files_that_are_not_a_report() {
 #[test]
 fn commands_not_built_yet_exit_2_and_say_so() {
     let here = repo(".");
-    for args in [&["import"][..]] {
+    {
+        let args = &["import"][..];
         let o = karpsim(&here, args);
         assert_eq!(o.code, Some(2), "{args:?}\n{}", o.describe());
         assert!(
