@@ -756,6 +756,8 @@ pub struct Engine<'a> {
     /// The pass's pending and deleting pods in queue order, and whether all are plain, for
     /// the first-fit replay (keyed like `fit`).
     fast_base: Option<consolidate::FastBase>,
+    /// Per node, its pods as the consolidation fast path replays them.
+    node_plans: Vec<Option<consolidate::NodePlan>>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -828,6 +830,7 @@ impl<'a> Engine<'a> {
             fit: fit::FitIndex::default(),
             layout_version: 0,
             fast_base: None,
+            node_plans: Vec::new(),
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -2125,6 +2128,9 @@ impl<'a> Engine<'a> {
         let was_ready = self.nodes[idx].state == NodeState::Ready;
         if !self.nodes[idx].alive() {
             return;
+        }
+        if let Some(p) = self.node_plans.get_mut(idx) {
+            *p = None;
         }
         // Pods still bound, and pods still shutting down, die with the instance.
         let left = self.nodes[idx].pods.clone();

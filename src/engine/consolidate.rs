@@ -96,6 +96,16 @@ impl PlanItem {
     }
 }
 
+/// A node's pods as [`Engine::fast_simulate`] replays them (in queue order), kept while the
+/// node's pod list is the same.
+#[derive(Debug, Default)]
+pub struct NodePlan {
+    ids: Vec<u32>,
+    items: Vec<PlanItem>,
+    /// Every pod is plain (its placement depends only on resources and taints).
+    plain: bool,
+}
+
 /// What [`Engine::fast_simulate`] found.
 enum Fast {
     /// The batch is not made of plain pods: run the full simulation.
@@ -414,6 +424,9 @@ impl Engine<'_> {
             base.sort_by(PlanItem::queue_order);
             self.fast_base = Some((key, base, all_plain));
         }
+        for c in cands {
+            self.refresh_plan(*c);
+        }
         let Some((_, base, true)) = &self.fast_base else {
             return Fast::Unknown;
         };
@@ -433,21 +446,18 @@ impl Engine<'_> {
         let mut moved = 0usize;
         let mut stranded = false;
         for c in cands {
-            for pid in &self.nodes[*c].pods {
-                if let Some(p) = self.pods.get(pid) {
-                    let info = &p.arrival.info;
-                    if !plain(info) {
-                        return Fast::Unknown;
-                    }
-                    moved += 1;
-                    if spot_only
-                        && !stranded
-                        && info.constraints.tolerations.is_empty()
-                        && self.fit.held_elsewhere(&info.requests, true, &own) == Some(false)
-                    {
-                        stranded = true;
-                    }
-                }
+            let Some(plan) = self.node_plans[*c].as_ref() else {
+                return Fast::Unknown;
+            };
+            if !plan.plain {
+                return Fast::Unknown;
+            }
+            moved += plan.items.len();
+            if spot_only && !stranded {
+                stranded = plan.items.iter().any(|it| {
+                    it.constraints.tolerations.is_empty()
+                        && self.fit.held_elsewhere(&it.requests, true, &own) == Some(false)
+                });
             }
         }
         let cost = 5 + (base.len() + moved) as u64;
@@ -455,15 +465,23 @@ impl Engine<'_> {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
-        let mut mine: Vec<PlanItem> = Vec::with_capacity(moved);
-        for c in cands {
-            for pid in &self.nodes[*c].pods {
-                if let Some(p) = self.pods.get(pid) {
-                    mine.push(PlanItem::of(&p.arrival.info, 1));
-                }
-            }
-        }
-        mine.sort_by(PlanItem::queue_order);
+        // The moved pods in queue order: one candidate's are cached so; several are merged.
+        let merged: Vec<PlanItem>;
+        let mine: &[PlanItem] = if let [c] = cands {
+            self.node_plans[*c]
+                .as_ref()
+                .map(|p| p.items.as_slice())
+                .unwrap_or_default()
+        } else {
+            let mut all: Vec<PlanItem> = cands
+                .iter()
+                .filter_map(|c| self.node_plans[*c].as_ref())
+                .flat_map(|p| p.items.iter().cloned())
+                .collect();
+            all.sort_by(PlanItem::queue_order);
+            merged = all;
+            &merged
+        };
         for c in cands {
             if let Some(&k) = self.fit.leaf_of.get(c) {
                 self.fit.exclude(k);
@@ -536,6 +554,30 @@ impl Engine<'_> {
         reached.dedup();
         let only: Vec<usize> = reached.iter().map(|k| self.fit.leaves[*k].node).collect();
         Fast::Sim(self.simulate_on(cands, cost_ms, true, false, Some(only)))
+    }
+
+    /// Brings node `c`'s cached [`NodePlan`] up to date with its pods.
+    fn refresh_plan(&mut self, c: usize) {
+        if self.node_plans.len() <= c {
+            self.node_plans.resize_with(c + 1, || None);
+        }
+        if self.node_plans[c]
+            .as_ref()
+            .is_some_and(|p| p.ids == self.nodes[c].pods)
+        {
+            return;
+        }
+        let ids = self.nodes[c].pods.clone();
+        let mut items = Vec::with_capacity(ids.len());
+        let mut plain = true;
+        for pid in &ids {
+            if let Some(p) = self.pods.get(pid) {
+                plain &= super::kube_equivalent(&p.arrival.info.constraints);
+                items.push(PlanItem::of(&p.arrival.info, 1));
+            }
+        }
+        items.sort_by(PlanItem::queue_order);
+        self.node_plans[c] = Some(NodePlan { ids, items, plain });
     }
 
     /// All candidates are Spot, every NodePool may launch Spot and Spot-to-Spot is off: a
