@@ -89,6 +89,21 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Explain why the cluster scaled up or down around a time: the pending pods that triggered
+    /// each launch, the NodePool and offering chosen, the nodes removed and why, and the
+    /// candidates skipped, read from a report folder's decisions.jsonl, nodes.csv and pods.csv.
+    Explain {
+        /// A report folder written by `karpsim run` (or one run's folder of `karpsim compare`).
+        report: PathBuf,
+        /// The time to explain: `HH:MM[:SS]` on day 0 (`02:14`), `DdHH:MM` (`1d02:14`), a
+        /// duration since the start (`26h14m`, `90s`), seconds since the start as in the
+        /// report files (`8040`), or an RFC 3339 instant (`2024-01-01T02:14:00Z`).
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// Width of the window around TIME (half before, half after), a Go duration.
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        window: String,
+    },
     /// (not built yet) Run a grid of scenario variations.
     Sweep { scenario: PathBuf },
     /// (not built yet) CI gate against a baseline summary.json.
@@ -128,6 +143,9 @@ pub fn main() -> ExitCode {
             out,
             quiet,
         } => cmd_compare(&scenario, out.as_deref(), quiet),
+        Command::Explain { report, at, window } => {
+            crate::explain::cmd_explain(&report, &at, &window)
+        }
         Command::Sweep { .. } => not_built("sweep", 5),
         Command::Check { .. } => not_built("check", 5),
         Command::Generate { .. } => not_built("generate", 5),
@@ -240,12 +258,44 @@ pub fn simulate<R: Recorder>(
     make: &mut dyn FnMut() -> Result<R, String>,
     discard: &mut dyn FnMut(R),
 ) -> Result<(RunSummary, R), (String, Option<R>)> {
+    simulate_observed(p, setup, make, discard, None)
+}
+
+/// [`simulate`] with an optional progress observer, called with (simulated ms, events
+/// processed) every [`crate::progress::EVERY_EVENTS`] events (see [`Engine::with_progress`]).
+pub fn simulate_observed<R: Recorder>(
+    p: &Prepared,
+    setup: &crate::engine::SimSetup,
+    make: &mut dyn FnMut() -> Result<R, String>,
+    discard: &mut dyn FnMut(R),
+    mut progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> Result<(RunSummary, R), (String, Option<R>)> {
+    fn engine<'a>(
+        setup: &'a crate::engine::SimSetup,
+        src: crate::engine::ArrivalSource<'a>,
+        rec: &'a mut dyn Recorder,
+        progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    ) -> Engine<'a> {
+        let e = Engine::new(setup, src, rec);
+        match progress {
+            Some(f) => e.with_progress(crate::progress::EVERY_EVENTS, f),
+            None => e,
+        }
+    }
     let mut rec = make().map_err(|e| (e, None))?;
     let src = match arrivals(p, false) {
         Ok(s) => s,
         Err(e) => return Err((e, Some(rec))),
     };
-    let first = Engine::new(setup, src, &mut rec).run();
+    let first = engine(
+        setup,
+        src,
+        &mut rec,
+        progress
+            .as_mut()
+            .map(|f| &mut **f as &mut dyn FnMut(u64, u64)),
+    )
+    .run();
     match first {
         Ok(s) => Ok((s, rec)),
         Err(EngineError::Unsorted(..)) => {
@@ -255,7 +305,16 @@ pub fn simulate<R: Recorder>(
                 Ok(s) => s,
                 Err(e) => return Err((e, Some(rec))),
             };
-            match Engine::new(setup, src, &mut rec).run() {
+            let again = engine(
+                setup,
+                src,
+                &mut rec,
+                progress
+                    .as_mut()
+                    .map(|f| &mut **f as &mut dyn FnMut(u64, u64)),
+            )
+            .run();
+            match again {
                 Ok(s) => Ok((s, rec)),
                 Err(e) => Err((e.to_string(), Some(rec))),
             }
@@ -293,7 +352,20 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> E
     // Records stream into a hidden staging folder that is moved into place only on success.
     let mut make =
         || FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()));
-    let (summary, rec) = match simulate(&p, &setup, &mut make, &mut |r: FileRecorder| r.abort()) {
+    // A bar on stderr only when it is a terminal and not --quiet; otherwise no observer at all.
+    let progress = crate::progress::Progress::for_stderr(quiet);
+    let bar = progress.run(&setup.name, setup.horizon_ms);
+    let mut observer = bar.observer();
+    let result = simulate_observed(
+        &p,
+        &setup,
+        &mut make,
+        &mut |r: FileRecorder| r.abort(),
+        observer.as_mut().map(|f| f as &mut dyn FnMut(u64, u64)),
+    );
+    drop(observer);
+    progress.clear();
+    let (summary, rec) = match result {
         Ok(x) => x,
         Err((e, rec)) => {
             if let Some(r) = rec {
@@ -339,6 +411,8 @@ fn write_reports(
         "region": p.compiled.region,
         "zones": p.compiled.zones,
         "skipped_nodepools": setup.skipped_pools.iter().map(|(n, w)| serde_json::json!({"nodepool": n, "reason": w})).collect::<Vec<_>>(),
+        // The UTC instant of simulated time 0 (`karpsim explain --at` takes instants too).
+        "start": p.loaded.scenario.start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     });
     let summary = report::summary_json(&setup.name, setup.seed, s, extra);
     let md = report::summary_md(&setup.name, setup.seed, s, &p.compiled.notes);
@@ -419,23 +493,45 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
         .unwrap_or_else(|| PathBuf::from("reports").join(&base.compiled.setup.name));
     let mut all: Vec<(String, &Prepared)> = vec![("base".to_string(), &base)];
     all.extend(runs.iter().map(|(n, p)| (n.clone(), p)));
+    // One bar per run (on a terminal, without --quiet), made before the runs start so they
+    // are listed in the comparison's order.
+    let progress = crate::progress::Progress::for_stderr(quiet);
+    let width = all
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let bars: Vec<crate::progress::RunProgress> = all
+        .iter()
+        .map(|(name, p)| progress.run(&format!("{name:>width$}"), p.compiled.setup.horizon_ms))
+        .collect();
     // Each run streams into its own report folder; rayon keeps the results in input order.
     let results: Vec<Result<CompareRun, String>> = all
         .par_iter()
-        .map(|(name, p)| {
+        .zip(bars.par_iter())
+        .map(|((name, p), bar)| {
             let setup = &p.compiled.setup;
             let dir = root.join(name);
             let t0 = std::time::Instant::now();
             let mut make = || {
                 FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))
             };
-            let (summary, rec) = simulate(p, setup, &mut make, &mut |r: FileRecorder| r.abort())
-                .map_err(|(e, rec)| {
-                    if let Some(r) = rec {
-                        r.abort();
-                    }
-                    format!("variant `{name}`: {e}")
-                })?;
+            let mut observer = bar.observer();
+            let result = simulate_observed(
+                p,
+                setup,
+                &mut make,
+                &mut |r: FileRecorder| r.abort(),
+                observer.as_mut().map(|f| f as &mut dyn FnMut(u64, u64)),
+            );
+            drop(observer);
+            bar.finish();
+            let (summary, rec) = result.map_err(|(e, rec)| {
+                if let Some(r) = rec {
+                    r.abort();
+                }
+                format!("variant `{name}`: {e}")
+            })?;
             write_reports(
                 rec,
                 &dir,
@@ -452,6 +548,7 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
             })
         })
         .collect();
+    progress.clear();
     let mut done = Vec::new();
     for r in results {
         match r {
