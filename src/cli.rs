@@ -89,13 +89,17 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Explain why the cluster scaled up or down around a time: the pending pods that triggered
-    /// each launch, the NodePool and offering chosen, the nodes removed and why, and the
-    /// candidates skipped, read from a report folder's decisions.jsonl, nodes.csv and pods.csv.
+    /// Explain why the cluster scaled up or down around a time, from a report folder.
+    ///
+    /// One Markdown view of a window around TIME: the pending pods that triggered each launch,
+    /// the NodePool and offering chosen, the nodes removed and why (method, replacements,
+    /// savings), the candidates that were not disrupted and why, and the node terminations,
+    /// read from the folder's decisions.jsonl (streamed), nodes.csv and pods.csv.
     Explain {
         /// A report folder written by `karpsim run` (or one run's folder of `karpsim compare`).
+        #[arg(value_name = "REPORT_DIR")]
         report: PathBuf,
-        /// The time to explain: `HH:MM[:SS]` on day 0 (`02:14`), `DdHH:MM` (`1d02:14`), a
+        /// The time to explain: `HH:MM[:SS]` since the start (`02:14`), `DdHH:MM` (`1d02:14`), a
         /// duration since the start (`26h14m`, `90s`), seconds since the start as in the
         /// report files (`8040`), or an RFC 3339 instant (`2024-01-01T02:14:00Z`).
         #[arg(long, value_name = "TIME")]

@@ -724,7 +724,7 @@ impl View<'_> {
         out
     }
 
-    /// `namespace batch: 2` / `namespaces api 1, web 3` for pods.
+    /// `namespace web` when all pods share one, else `namespaces api ×1, web ×3`.
     fn namespaces(&self, pods: &[&str]) -> String {
         let mut by: BTreeMap<&str, usize> = BTreeMap::new();
         for p in pods {
@@ -736,21 +736,31 @@ impl View<'_> {
                 .unwrap_or("?");
             *by.entry(ns).or_insert(0) += 1;
         }
-        let list: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        format!(
-            "{} {}",
-            if by.len() == 1 {
-                "namespace"
-            } else {
-                "namespaces"
-            },
-            list.join(", ")
-        )
+        if by.len() == 1 {
+            return format!("namespace {}", by.keys().next().copied().unwrap_or("?"));
+        }
+        let list: Vec<String> = by.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+        format!("namespaces {}", list.join(", "))
     }
 
     fn render(&self) -> String {
         let mut o = String::new();
-        let d = self.d;
+        self.header(&mut o);
+        if !self.in_short(&mut o) {
+            return o;
+        }
+        self.scale_up(&mut o);
+        self.scale_down(&mut o);
+        self.not_disrupted(&mut o);
+        self.interruptions(&mut o);
+        self.changes(&mut o);
+        self.terminations(&mut o);
+        self.other_kinds(&mut o);
+        o
+    }
+
+    /// The title, the report and the window.
+    fn header(&self, o: &mut String) {
         let name = if self.head.name.is_empty() {
             self.dir.display().to_string()
         } else {
@@ -789,49 +799,18 @@ impl View<'_> {
             self.window_text.trim(),
             self.at_text.trim()
         );
+    }
 
-        // Index the decisions.
-        let win = &d.window;
-        let passes: Vec<&Dec> = win
-            .iter()
-            .filter(|x| x.kind() == "provisioning-pass")
+    /// The few lines that answer the question; `false` (after saying so) when nothing changed.
+    fn in_short(&self, o: &mut String) -> bool {
+        let d = self.d;
+        let win = &self.d.window;
+        let for_pods: Vec<&Dec> = self
+            .of_kind("launch")
+            .into_iter()
+            .filter(|l| self.replacement_of(str_of(&l.v, "nodeclaim")).is_none())
             .collect();
-        let all_cmds: Vec<&Dec> = d
-            .before
-            .iter()
-            .chain(win)
-            .filter(|x| x.kind() == "disruption")
-            .collect();
-        let replacement_of = |nc: &str| {
-            all_cmds.iter().find(|c| {
-                str_of(&c.v, "replacement_nodeclaim") == nc
-                    || strs_of(&c.v, "replacement_nodeclaims").contains(&nc)
-            })
-        };
-        let pass_of = |nc: &str| {
-            d.before
-                .iter()
-                .chain(win)
-                .filter(|x| x.kind() == "provisioning-pass")
-                .find(|p| strs_of(&p.v, "nodeclaims_created").contains(&nc))
-        };
-        let cmd_of_deleted = |nc: &str| {
-            all_cmds
-                .iter()
-                .rev()
-                .find(|c| strs_of(&c.v, "nodes").contains(&nc))
-        };
-        let win_launches: Vec<&Dec> = win.iter().filter(|x| x.kind() == "launch").collect();
-        let for_pods: Vec<&&Dec> = win_launches
-            .iter()
-            .filter(|l| replacement_of(str_of(&l.v, "nodeclaim")).is_none())
-            .collect();
-        let cmds: Vec<&Dec> = win.iter().filter(|x| x.kind() == "disruption").collect();
-        let deleted: Vec<&Dec> = win
-            .iter()
-            .filter(|x| x.kind() == "nodeclaim-deleted")
-            .collect();
-
+        let cmds = self.of_kind("disruption");
         // In short.
         let _ = writeln!(o, "## In short\n");
         let mut any = false;
@@ -849,16 +828,21 @@ impl View<'_> {
                 .or_insert(0) += 1;
                 rate += f64_of(&c, "price_per_hour").unwrap_or(0.0);
             }
-            let mix: Vec<String> = by
+            // NodePool `a`: 2× m5.large, 1× m5.xlarge; NodePool `b`: ...
+            let mut pools: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for ((np, it), n) in &by {
+                pools.entry(np).or_default().push(format!("{n}× {it}"));
+            }
+            let mix: Vec<String> = pools
                 .iter()
-                .map(|((np, it), n)| format!("{n}× {it} from NodePool `{np}`"))
+                .map(|(np, types)| format!("NodePool `{np}`: {}", types.join(", ")))
                 .collect();
             let _ = writeln!(
                 o,
                 "- **Scale-up:** {} launched for {} ({}), adding {}.",
                 plural(for_pods.len(), "NodeClaim", "NodeClaims"),
                 plural(pods, "pending pod", "pending pods"),
-                mix.join(", "),
+                mix.join("; "),
                 money(rate)
             );
         }
@@ -866,23 +850,29 @@ impl View<'_> {
             any = true;
             let mut by: BTreeMap<String, usize> = BTreeMap::new();
             let mut nodes = 0;
-            let mut saving = 0.0;
+            // Drift replaces nodes without a price check: only commands that record a saving
+            // count towards it.
+            let mut saving: Option<f64> = None;
             for c in &cmds {
                 let n = strs_of(&c.v, "nodes").len();
                 nodes += n;
                 *by.entry(method_name(str_of(&c.v, "method"))).or_insert(0) += n;
-                saving += f64_of(&c.v, "savings_per_hour")
+                if let Some(x) = f64_of(&c.v, "savings_per_hour")
                     .or_else(|| f64_of(&c.v, "estimated_savings_per_hour"))
-                    .unwrap_or(0.0);
+                {
+                    *saving.get_or_insert(0.0) += x;
+                }
             }
             let mix: Vec<String> = by.iter().map(|(m, n)| format!("{m}: {n}")).collect();
             let _ = writeln!(
                 o,
-                "- **Scale-down:** {} started, taking out {} ({}), saving about {}.",
+                "- **Scale-down:** {} started, taking out {} ({}){}.",
                 plural(cmds.len(), "disruption command", "disruption commands"),
                 plural(nodes, "node", "nodes"),
                 mix.join(", "),
-                money(saving)
+                saving
+                    .map(|x| format!(", saving about {}", money(x)))
+                    .unwrap_or_default()
             );
         }
         let skipped = win
@@ -904,15 +894,7 @@ impl View<'_> {
                 plural(skipped, "disruption", "disruptions")
             );
         }
-        let mut terminated: Vec<(&String, &NodeRow)> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| {
-                n.terminated_ms
-                    .is_some_and(|t| self.lo <= t && t <= self.hi)
-            })
-            .collect();
-        terminated.sort_by_key(|(name, n)| (n.terminated_ms, (*name).clone()));
+        let terminated = self.terminated();
         if !terminated.is_empty() {
             any = true;
             let mut by: BTreeMap<&str, usize> = BTreeMap::new();
@@ -985,9 +967,16 @@ impl View<'_> {
                 o,
                 "\nTry a wider `--window` or another `--at`; every decision is in decisions.jsonl."
             );
-            return o;
+            return false;
         }
+        true
+    }
 
+    /// Provisioning passes with the launches they caused, and launches and failures on their own.
+    fn scale_up(&self, o: &mut String) {
+        let d = self.d;
+        let win = &self.d.window;
+        let passes = self.of_kind("provisioning-pass");
         // Scale-up.
         let ups: Vec<&Dec> = win
             .iter()
@@ -1004,7 +993,7 @@ impl View<'_> {
             .collect();
         if !ups.is_empty() {
             let mark = o.len();
-            section(&mut o, "Scale-up: provisioning");
+            section(o, "Scale-up: provisioning");
             let mut shown = 0usize;
             let mut rest = 0usize;
             let mut skips: BTreeMap<&str, (usize, u64, u64)> = BTreeMap::new();
@@ -1021,7 +1010,7 @@ impl View<'_> {
                     // Launches are shown under their pass; replacements under their command.
                     "launch" | "launch-failed"
                         if listed.contains(nc)
-                            || replacement_of(nc).is_some()
+                            || self.replacement_of(nc).is_some()
                             || passes
                                 .iter()
                                 .any(|p| strs_of(&p.v, "nodeclaims_created").contains(&nc)) =>
@@ -1089,16 +1078,14 @@ impl View<'_> {
                                 continue;
                             }
                             match self.find_launch(nc) {
-                                Some(l) => {
-                                    self.launch_item(&mut o, l, "pending pod", "pending pods")
-                                }
+                                Some(l) => self.launch_item(o, l, "pending pod", "pending pods"),
                                 None => {
                                     let failed = d.window.iter().chain(&d.after).find(|f| {
                                         f.kind() == "launch-failed"
                                             && str_of(&f.v, "nodeclaim") == nc
                                     });
                                     match failed {
-                                        Some(f) => self.launch_failed_item(&mut o, f),
+                                        Some(f) => self.launch_failed_item(o, f),
                                         None => {
                                             let _ = writeln!(o, "- **{nc}**: no launch recorded");
                                         }
@@ -1110,7 +1097,7 @@ impl View<'_> {
                     }
                     "launch" => {
                         let _ = write!(o, "### {} launch", self.when(x.t));
-                        match pass_of(nc) {
+                        match self.pass_of(nc) {
                             Some(p) => {
                                 let _ = writeln!(
                                     o,
@@ -1123,12 +1110,12 @@ impl View<'_> {
                                     writeln!(o, " (its provisioning pass was before the window)\n");
                             }
                         }
-                        self.launch_item(&mut o, x, "pending pod", "pending pods");
+                        self.launch_item(o, x, "pending pod", "pending pods");
                         o.push('\n');
                     }
                     "launch-failed" => {
                         let _ = writeln!(o, "### {} launch failed\n", self.when(x.t));
-                        self.launch_failed_item(&mut o, x);
+                        self.launch_failed_item(o, x);
                         o.push('\n');
                     }
                     "nodeclaim-create-failed" => {
@@ -1166,7 +1153,13 @@ impl View<'_> {
                 );
             }
         }
+    }
 
+    /// Disruption commands: method, nodes removed and why, replacements and savings.
+    fn scale_down(&self, o: &mut String) {
+        let d = self.d;
+        let cmds = self.of_kind("disruption");
+        let deleted = self.of_kind("nodeclaim-deleted");
         // Scale-down.
         let del_in_cmds: BTreeSet<&str> =
             cmds.iter().flat_map(|c| strs_of(&c.v, "nodes")).collect();
@@ -1181,7 +1174,7 @@ impl View<'_> {
             })
             .collect();
         if !cmds.is_empty() || !late_deletes.is_empty() {
-            section(&mut o, "Scale-down: disruption");
+            section(o, "Scale-down: disruption");
             for (k, c) in cmds.iter().enumerate() {
                 if k >= MAX_ITEMS {
                     let _ = writeln!(
@@ -1191,12 +1184,13 @@ impl View<'_> {
                     );
                     break;
                 }
-                self.command_item(&mut o, c);
+                self.command_item(o, c);
             }
             for x in late_deletes {
                 let nc = str_of(&x.v, "nodeclaim");
                 let pods = strs_of(&x.v, "pods");
-                let origin = cmd_of_deleted(nc)
+                let origin = self
+                    .cmd_of_deleted(nc)
                     .map(|c| {
                         format!(
                             "{} decided at {}",
@@ -1217,7 +1211,12 @@ impl View<'_> {
                 );
             }
         }
+    }
 
+    /// Disruptions that were blocked, failed validation or were rolled back.
+    fn not_disrupted(&self, o: &mut String) {
+        let win = &self.d.window;
+        let cmds = self.of_kind("disruption");
         // Skipped candidates.
         let skips: Vec<&Dec> = win
             .iter()
@@ -1236,7 +1235,7 @@ impl View<'_> {
             .filter(|c| !strs_of(&c.v, "dropped_at_validation").is_empty())
             .collect();
         if !skips.is_empty() || !dropped.is_empty() {
-            section(&mut o, "Candidates not disrupted");
+            section(o, "Candidates not disrupted");
             let mut seen: BTreeMap<String, usize> = BTreeMap::new();
             let mut lines = Vec::new();
             for x in &skips {
@@ -1304,7 +1303,12 @@ impl View<'_> {
                 );
             }
         }
+    }
 
+    /// Spot events and deletions no disruption command explains (expiration, interruption).
+    fn interruptions(&self, o: &mut String) {
+        let win = &self.d.window;
+        let deleted = self.of_kind("nodeclaim-deleted");
         // Interruptions, expirations and other terminations.
         let spot_events: Vec<&Dec> = win
             .iter()
@@ -1322,11 +1326,11 @@ impl View<'_> {
             .iter()
             .filter(|x| {
                 let nc = str_of(&x.v, "nodeclaim");
-                cmd_of_deleted(nc).is_none()
+                self.cmd_of_deleted(nc).is_none()
             })
             .collect();
         if !spot_events.is_empty() || !other_deletes.is_empty() {
-            section(&mut o, "Interruptions, expirations and other deletions");
+            section(o, "Interruptions, expirations and other deletions");
             let mut items: Vec<(u64, String)> = Vec::new();
             for x in &spot_events {
                 let nc = str_of(&x.v, "nodeclaim");
@@ -1378,11 +1382,15 @@ impl View<'_> {
                 let _ = writeln!(o, "- {}: {line}", format_clock(*t));
             }
         }
+    }
 
+    /// `changes` entries that took effect.
+    fn changes(&self, o: &mut String) {
+        let win = &self.d.window;
         // Scenario changes.
         let changes: Vec<&Dec> = win.iter().filter(|x| x.kind() == "change").collect();
         if !changes.is_empty() {
-            section(&mut o, "Scenario changes");
+            section(o, "Scenario changes");
             for x in changes {
                 let _ = writeln!(
                     o,
@@ -1393,10 +1401,14 @@ impl View<'_> {
                 );
             }
         }
+    }
 
+    /// Every node terminated in the window, from nodes.csv.
+    fn terminations(&self, o: &mut String) {
+        let terminated = self.terminated();
         // Terminations from nodes.csv.
         if !terminated.is_empty() {
-            section(&mut o, "Nodes terminated in the window (nodes.csv)");
+            section(o, "Nodes terminated in the window (nodes.csv)");
             let _ = writeln!(
                 o,
                 "| node | nodepool | instance type | zone | capacity type | $/h | launched | terminated | reason |"
@@ -1421,7 +1433,11 @@ impl View<'_> {
                 );
             }
         }
+    }
 
+    /// Kinds this view does not know (newer engines), counted so nothing is hidden.
+    fn other_kinds(&self, o: &mut String) {
+        let win = &self.d.window;
         // Kinds this view does not know (newer engines), counted so nothing is hidden.
         let known = [
             "provisioning-pass",
@@ -1450,7 +1466,59 @@ impl View<'_> {
             let list: Vec<String> = other.iter().map(|(k, n)| format!("`{k}` ×{n}")).collect();
             let _ = writeln!(o, "\nOther decisions in the window: {}.", list.join(", "));
         }
-        o
+    }
+
+    /// The disruption commands before and in the window.
+    fn commands(&self) -> impl Iterator<Item = &Dec> {
+        self.d
+            .before
+            .iter()
+            .chain(&self.d.window)
+            .filter(|x| x.kind() == "disruption")
+    }
+
+    /// The disruption command that NodeClaim `nc` replaces nodes for.
+    fn replacement_of(&self, nc: &str) -> Option<&Dec> {
+        self.commands().find(|c| {
+            str_of(&c.v, "replacement_nodeclaim") == nc
+                || strs_of(&c.v, "replacement_nodeclaims").contains(&nc)
+        })
+    }
+
+    /// The provisioning pass (before or in the window) that created NodeClaim `nc`.
+    fn pass_of(&self, nc: &str) -> Option<&Dec> {
+        self.d
+            .before
+            .iter()
+            .chain(&self.d.window)
+            .filter(|x| x.kind() == "provisioning-pass")
+            .find(|p| strs_of(&p.v, "nodeclaims_created").contains(&nc))
+    }
+
+    /// The last disruption command that took out node `nc`.
+    fn cmd_of_deleted(&self, nc: &str) -> Option<&Dec> {
+        self.commands()
+            .filter(|c| strs_of(&c.v, "nodes").contains(&nc))
+            .last()
+    }
+
+    /// The window's decisions of one kind.
+    fn of_kind(&self, kind: &str) -> Vec<&Dec> {
+        self.d.window.iter().filter(|x| x.kind() == kind).collect()
+    }
+
+    /// Nodes terminated in the window (nodes.csv), in time order.
+    fn terminated(&self) -> Vec<(&String, &NodeRow)> {
+        let mut t: Vec<(&String, &NodeRow)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.terminated_ms
+                    .is_some_and(|t| self.lo <= t && t <= self.hi)
+            })
+            .collect();
+        t.sort_by_key(|(name, n)| (n.terminated_ms, (*name).clone()));
+        t
     }
 
     /// A launch: the offering chosen and the pods it is for (`one`/`many`: what they are).

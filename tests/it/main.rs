@@ -6,6 +6,8 @@ mod conformance;
 mod disruption;
 mod drift;
 mod engine;
+mod explain;
+mod progress;
 mod scenarios;
 mod spot;
 
