@@ -309,3 +309,31 @@ fn compare_prints_only_results_without_a_terminal_and_explain_points_into_its_ru
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("NodePool `burst`"));
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`, which Debian always has) the run
+/// draws its bar on stderr, with the simulated time against the horizon and the event count;
+/// `--quiet` draws nothing and prints nothing.
+#[test]
+fn a_terminal_gets_a_progress_bar_unless_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_scenario(tmp.path());
+    let in_pty = |args: &str| {
+        let o = Command::new("script")
+            .args(["-qec", &format!("'{BIN}' {args}"), "/dev/null"])
+            .current_dir(tmp.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("util-linux `script` runs karpsim on a pseudo-terminal");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    let shown = in_pty("run s.yaml --out a");
+    assert!(
+        shown.contains("01:00:00 / 01:00:00"),
+        "no bar drawn: {shown:?}"
+    );
+    assert!(shown.contains(" events"), "{shown:?}");
+    assert!(shown.contains("burst: $"), "no results: {shown:?}");
+    let quiet = in_pty("run s.yaml --out b --quiet");
+    assert_eq!(quiet, "", "--quiet printed on a terminal");
+}
