@@ -30,6 +30,8 @@ const LOOKAHEAD_MS: u64 = 11 * 60_000;
 const MAX_ITEMS: usize = 40;
 /// Pod names listed per launch or deletion.
 const MAX_PODS: usize = 5;
+/// Decisions of the window kept in memory; the rest are only counted.
+const MAX_WINDOW_DECISIONS: usize = 50_000;
 /// Launches listed per provisioning pass.
 const MAX_LAUNCHES: usize = 10;
 
@@ -361,9 +363,12 @@ struct Decisions {
     before: Vec<Dec>,
     /// After the window: launches, deletions and roll-backs that finish the window's decisions.
     after: Vec<Dec>,
-    /// The last decision before the look-behind span and the first after the window.
+    /// The last decision before the window and the first after it.
     nearest_before: Option<Dec>,
     nearest_after: Option<Dec>,
+    /// Decisions in the window past the first [`MAX_WINDOW_DECISIONS`], counted by kind but
+    /// not kept (so a huge `--window` still reads the file in bounded memory).
+    not_kept: BTreeMap<String, usize>,
 }
 
 fn read_decisions(path: &Path, lo: u64, hi: u64) -> Result<Decisions, String> {
@@ -438,6 +443,10 @@ fn read_decisions(path: &Path, lo: u64, hi: u64) -> Result<Decisions, String> {
             t,
             v: parse(&line)?,
         };
+        if d.window.len() >= MAX_WINDOW_DECISIONS {
+            *d.not_kept.entry(dec.kind().to_string()).or_insert(0) += 1;
+            continue;
+        }
         // In the window: remember what its decisions leave to happen later.
         match dec.kind() {
             "provisioning-pass" => {
@@ -761,6 +770,28 @@ impl View<'_> {
 
     /// The title, the report and the window.
     fn header(&self, o: &mut String) {
+        self.header_lines(o);
+        if !self.d.not_kept.is_empty() {
+            let n: usize = self.d.not_kept.values().sum();
+            let last = self.d.window.last().map_or(self.lo, |x| x.t);
+            let kinds: Vec<String> = self
+                .d
+                .not_kept
+                .iter()
+                .map(|(k, n)| format!("`{k}` ×{n}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "**Note:** the window holds more than {MAX_WINDOW_DECISIONS} decisions; this view \
+                 covers those up to {} and only counts the {n} after it ({}). Narrow `--window` \
+                 to see them.\n",
+                format_clock(last),
+                kinds.join(", ")
+            );
+        }
+    }
+
+    fn header_lines(&self, o: &mut String) {
         let name = if self.head.name.is_empty() {
             self.dir.display().to_string()
         } else {
@@ -921,6 +952,52 @@ impl View<'_> {
                 plural(spot, "interruption", "interruptions")
             );
         }
+        let passes = self.of_kind("provisioning-pass");
+        let failed: u64 = passes.iter().map(|p| u64_of(&p.v, "pods_failed")).sum();
+        if failed > 0 {
+            let with = passes
+                .iter()
+                .filter(|p| u64_of(&p.v, "pods_failed") > 0)
+                .count();
+            let most = passes
+                .iter()
+                .map(|p| u64_of(&p.v, "pods_failed"))
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "- **Could not schedule:** pods failed in {} (at most {} at once; reasons below).",
+                plural(with, "provisioning pass", "provisioning passes"),
+                most
+            );
+        }
+        let launch_failures =
+            self.of_kind("launch-failed").len() + self.of_kind("nodeclaim-create-failed").len();
+        if launch_failures > 0 {
+            let _ = writeln!(
+                o,
+                "- **Launch failures:** {} (below).",
+                plural(launch_failures, "NodeClaim", "NodeClaims")
+            );
+        }
+        let skipped_passes = self.of_kind("provisioning-skipped").len();
+        if skipped_passes > 0 {
+            let _ = writeln!(
+                o,
+                "- **Provisioning skipped:** {} (below).",
+                plural(skipped_passes, "time", "times")
+            );
+        }
+        let changes = self.of_kind("change").len();
+        if changes > 0 {
+            let _ = writeln!(
+                o,
+                "- **Scenario changes:** {} took effect (below).",
+                plural(changes, "entry", "entries")
+            );
+        }
+        // Any decision at all is worth showing, even one that changed nothing.
+        any |= !win.is_empty();
         let _ = writeln!(
             o,
             "- **Nodes alive:** {} at {} → {} at {}.",
@@ -977,7 +1054,30 @@ impl View<'_> {
         let d = self.d;
         let win = &self.d.window;
         let passes = self.of_kind("provisioning-pass");
-        // Scale-up.
+        // A pass that created nothing and failed the same pods as another (kube-scheduler's
+        // retries of an unschedulable pod) is shown once, with how often it repeated.
+        let fruitless_key = |x: &Dec| -> Option<String> {
+            (x.kind() == "provisioning-pass" && strs_of(&x.v, "nodeclaims_created").is_empty())
+                .then(|| {
+                    format!(
+                        "{}|{}|{}",
+                        u64_of(&x.v, "pending_pods"),
+                        u64_of(&x.v, "nominated_to_existing"),
+                        x.v.get("failures")
+                            .map(Value::to_string)
+                            .unwrap_or_default()
+                    )
+                })
+        };
+        let mut repeats: BTreeMap<String, (usize, u64)> = BTreeMap::new();
+        for p in &passes {
+            if let Some(k) = fruitless_key(p) {
+                let e = repeats.entry(k).or_insert((0, p.t));
+                e.0 += 1;
+                e.1 = p.t;
+            }
+        }
+        let mut repeated_shown: BTreeSet<String> = BTreeSet::new();
         let ups: Vec<&Dec> = win
             .iter()
             .filter(|x| {
@@ -1019,6 +1119,12 @@ impl View<'_> {
                     }
                     _ => {}
                 }
+                let key = fruitless_key(x);
+                if let Some(k) = &key
+                    && !repeated_shown.insert(k.clone())
+                {
+                    continue;
+                }
                 if shown >= MAX_ITEMS {
                     rest += 1;
                     continue;
@@ -1027,7 +1133,18 @@ impl View<'_> {
                 match x.kind() {
                     "provisioning-pass" => {
                         let created = strs_of(&x.v, "nodeclaims_created");
-                        let _ = writeln!(o, "### {} provisioning pass\n", self.when(x.t));
+                        let _ = write!(o, "### {} provisioning pass", self.when(x.t));
+                        match key.and_then(|k| repeats.get(&k)) {
+                            Some((n, last)) if *n > 1 => {
+                                let _ = writeln!(
+                                    o,
+                                    " (and {} more like it, the last at {})\n",
+                                    n - 1,
+                                    format_clock(*last)
+                                );
+                            }
+                            _ => o.push_str("\n\n"),
+                        }
                         let _ = writeln!(
                             o,
                             "{} after the batch window: {} nominated to existing or launching nodes, {} created{}, {} could not be scheduled.\n",

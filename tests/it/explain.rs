@@ -337,3 +337,58 @@ fn a_terminal_gets_a_progress_bar_unless_quiet() {
     let quiet = in_pty("run s.yaml --out b --quiet");
     assert_eq!(quiet, "", "--quiet printed on a terminal");
 }
+
+/// A window with more decisions than the view keeps in memory explains the first ones and
+/// counts the rest, saying so.
+#[test]
+fn a_crowded_window_is_read_in_bounded_memory_and_says_what_it_only_counted() {
+    let (_tmp, dir) = report();
+    let path = dir.join("decisions.jsonl");
+    let mut d = std::fs::read_to_string(&path).unwrap();
+    let line = "{\"time\":3000.5,\"kind\":\"provisioning-skipped\",\"reason\":\"cluster state not synced\",\"unlaunched_nodeclaims\":1}\n";
+    d.push_str(&line.repeat(60_000));
+    std::fs::write(&path, d).unwrap();
+    let o = explain(&dir, "3000", "10s");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("more than 50000 decisions") && out.contains("`provisioning-skipped` ×10000"),
+        "{out}"
+    );
+    assert!(out.contains("Provisioning skipped 50000 times"), "{out}");
+}
+
+/// A pod no instance type can hold fails every provisioning pass: the view names the pod and
+/// the scheduler's reason once, with how often the same fruitless pass repeated.
+#[test]
+fn an_unschedulable_pod_is_named_once_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_scenario(tmp.path());
+    std::fs::write(
+        tmp.path().join("trace.csv"),
+        "arrival,duration,namespace,owner,cpu,memory\n10,,web,huge,500,1Gi\n",
+    )
+    .unwrap();
+    let o = karpsim(tmp.path(), &["run", "s.yaml", "--out", "r", "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let dir = tmp.path().join("r");
+    let passes = decisions(&dir)
+        .iter()
+        .filter(|d| s(d, "kind") == "provisioning-pass" && d["time"].as_f64().unwrap() <= 360.0)
+        .count();
+    assert!(passes > 2, "the pod should be retried: {passes} passes");
+    let out = text(&explain(&dir, "00:03", "6m").stdout);
+    assert_eq!(
+        out.matches("could not schedule `huge-0`: ").count(),
+        1,
+        "{out}"
+    );
+    assert!(
+        out.contains("no instance type has enough resources"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("(and {} more like it", passes - 1)),
+        "{out}"
+    );
+}
