@@ -156,6 +156,25 @@ pub enum Command {
     /// The same generators a scenario's `workload.generate` lists; the CSV written is exactly
     /// the trace the scenario simulates (same seed, same trace).
     Generate(Box<crate::generate::GenerateArgs>),
+    /// Explain why the cluster scaled up or down around a time, from a report folder.
+    ///
+    /// One Markdown view of a window around TIME: the pending pods that triggered each launch,
+    /// the NodePool and offering chosen, the nodes removed and why (method, replacements,
+    /// savings), the candidates that were not disrupted and why, and the node terminations,
+    /// read from the folder's decisions.jsonl (streamed), nodes.csv and pods.csv.
+    Explain {
+        /// A report folder written by `karpsim run` (or one run's folder of `karpsim compare`).
+        #[arg(value_name = "REPORT_DIR")]
+        report: PathBuf,
+        /// The time to explain: `HH:MM[:SS]` since the start (`02:14`), `DdHH:MM` (`1d02:14`), a
+        /// duration since the start (`26h14m`, `90s`), seconds since the start as in the
+        /// report files (`8040`), or an RFC 3339 instant (`2024-01-01T02:14:00Z`).
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// Width of the window around TIME (half before, half after), a Go duration.
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        window: String,
+    },
     /// (not built yet) Convert a real trace into karpsim's CSV.
     Import {},
 }
@@ -227,6 +246,9 @@ pub fn main() -> ExitCode {
             ],
         }),
         Command::Generate(a) => cmd_generate(&a),
+        Command::Explain { report, at, window } => {
+            crate::explain::cmd_explain(&report, &at, &window)
+        }
         Command::Import { .. } => not_built("import", 5),
     }
 }
@@ -417,12 +439,44 @@ pub fn simulate<R: Recorder>(
     make: &mut dyn FnMut() -> Result<R, String>,
     discard: &mut dyn FnMut(R),
 ) -> Result<(RunSummary, R), (String, Option<R>)> {
+    simulate_observed(p, setup, make, discard, None)
+}
+
+/// [`simulate`] with an optional progress observer, called with (simulated ms, events
+/// processed) every [`crate::progress::EVERY_EVENTS`] events (see [`Engine::with_progress`]).
+pub fn simulate_observed<R: Recorder>(
+    p: &Prepared,
+    setup: &crate::engine::SimSetup,
+    make: &mut dyn FnMut() -> Result<R, String>,
+    discard: &mut dyn FnMut(R),
+    mut progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> Result<(RunSummary, R), (String, Option<R>)> {
+    fn engine<'a>(
+        setup: &'a crate::engine::SimSetup,
+        src: crate::engine::ArrivalSource<'a>,
+        rec: &'a mut dyn Recorder,
+        progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    ) -> Engine<'a> {
+        let e = Engine::new(setup, src, rec);
+        match progress {
+            Some(f) => e.with_progress(crate::progress::EVERY_EVENTS, f),
+            None => e,
+        }
+    }
     let mut rec = make().map_err(|e| (e, None))?;
     let src = match arrivals(p, setup.seed, false) {
         Ok(s) => s,
         Err(e) => return Err((e, Some(rec))),
     };
-    let first = Engine::new(setup, src, &mut rec).run();
+    let first = engine(
+        setup,
+        src,
+        &mut rec,
+        progress
+            .as_mut()
+            .map(|f| &mut **f as &mut dyn FnMut(u64, u64)),
+    )
+    .run();
     match first {
         Ok(s) => Ok((s, rec)),
         Err(EngineError::Unsorted(..)) => {
@@ -432,7 +486,16 @@ pub fn simulate<R: Recorder>(
                 Ok(s) => s,
                 Err(e) => return Err((e, Some(rec))),
             };
-            match Engine::new(setup, src, &mut rec).run() {
+            let again = engine(
+                setup,
+                src,
+                &mut rec,
+                progress
+                    .as_mut()
+                    .map(|f| &mut **f as &mut dyn FnMut(u64, u64)),
+            )
+            .run();
+            match again {
                 Ok(s) => Ok((s, rec)),
                 Err(e) => Err((e.to_string(), Some(rec))),
             }
@@ -470,7 +533,20 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, quiet: bool) -> E
     // Records stream into a hidden staging folder that is moved into place only on success.
     let mut make =
         || FileRecorder::create(&dir).map_err(|e| format!("creating {}: {e}", dir.display()));
-    let (summary, rec) = match simulate(&p, &setup, &mut make, &mut |r: FileRecorder| r.abort()) {
+    // A bar on stderr only when it is a terminal and not --quiet; otherwise no observer at all.
+    let progress = crate::progress::Progress::for_stderr(quiet);
+    let bar = progress.run(&setup.name, setup.horizon_ms);
+    let mut observer = bar.observer();
+    let result = simulate_observed(
+        &p,
+        &setup,
+        &mut make,
+        &mut |r: FileRecorder| r.abort(),
+        observer.as_mut().map(|f| f as &mut dyn FnMut(u64, u64)),
+    );
+    drop(observer);
+    progress.clear();
+    let (summary, rec) = match result {
         Ok(x) => x,
         Err((e, rec)) => {
             if let Some(r) = rec {
@@ -516,6 +592,8 @@ pub(crate) fn write_reports(
         "region": p.compiled.region,
         "zones": p.compiled.zones,
         "skipped_nodepools": setup.skipped_pools.iter().map(|(n, w)| serde_json::json!({"nodepool": n, "reason": w})).collect::<Vec<_>>(),
+        // The UTC instant of simulated time 0 (`karpsim explain --at` takes instants too).
+        "start": p.loaded.scenario.start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     });
     let summary = report::summary_json(&setup.name, setup.seed, s, extra);
     let md = report::summary_md(&setup.name, setup.seed, s, &p.compiled.notes);
@@ -538,18 +616,25 @@ pub(crate) fn run_into_reports(
     p: &Prepared,
     dir: &Path,
     scenario: &Path,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
 ) -> Result<(RunSummary, crate::plot::RunPlotData), String> {
     let setup = &p.compiled.setup;
     let t0 = std::time::Instant::now();
     let mut make =
         || FileRecorder::create(dir).map_err(|e| format!("creating {}: {e}", dir.display()));
-    let (summary, rec) =
-        simulate(p, setup, &mut make, &mut |r: FileRecorder| r.abort()).map_err(|(e, rec)| {
-            if let Some(r) = rec {
-                r.abort();
-            }
-            e
-        })?;
+    let (summary, rec) = simulate_observed(
+        p,
+        setup,
+        &mut make,
+        &mut |r: FileRecorder| r.abort(),
+        progress,
+    )
+    .map_err(|(e, rec)| {
+        if let Some(r) = rec {
+            r.abort();
+        }
+        e
+    })?;
     let plots = rec.plot_data(&summary);
     write_reports(
         rec,
@@ -630,12 +715,33 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
         .unwrap_or_else(|| PathBuf::from("reports").join(&base.compiled.setup.name));
     let mut all: Vec<(String, &Prepared)> = vec![("base".to_string(), &base)];
     all.extend(runs.iter().map(|(n, p)| (n.clone(), p)));
+    // One bar per run (on a terminal, without --quiet), made before the runs start so they
+    // are listed in the comparison's order.
+    let progress = crate::progress::Progress::for_stderr(quiet);
+    let width = all
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let bars: Vec<crate::progress::RunProgress> = all
+        .iter()
+        .map(|(name, p)| progress.run(&format!("{name:>width$}"), p.compiled.setup.horizon_ms))
+        .collect();
     // Each run streams into its own report folder; rayon keeps the results in input order.
     let results: Vec<Result<CompareRun, String>> = all
         .par_iter()
-        .map(|(name, p)| {
-            let (summary, plots) = run_into_reports(p, &root.join(name), path)
-                .map_err(|e| format!("variant `{name}`: {e}"))?;
+        .zip(bars.par_iter())
+        .map(|((name, p), bar)| {
+            let mut observer = bar.observer();
+            let result = run_into_reports(
+                p,
+                &root.join(name),
+                path,
+                observer.as_mut().map(|f| f as &mut dyn FnMut(u64, u64)),
+            );
+            drop(observer);
+            bar.finish();
+            let (summary, plots) = result.map_err(|e| format!("variant `{name}`: {e}"))?;
             Ok(CompareRun {
                 name: name.clone(),
                 summary,
@@ -643,6 +749,7 @@ fn cmd_compare(path: &Path, out: Option<&Path>, quiet: bool) -> ExitCode {
             })
         })
         .collect();
+    progress.clear();
     let mut done = Vec::new();
     for r in results {
         match r {

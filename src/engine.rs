@@ -666,6 +666,11 @@ impl Rngs {
 /// A trace source: arrivals in non-decreasing arrival time.
 pub type ArrivalSource<'a> = Box<dyn Iterator<Item = Result<Arrival, String>> + 'a>;
 
+/// A progress observer: called with (simulated time in ms, events processed so far) every
+/// `every` events and once more when the run ends. Simulated time never decreases from one
+/// call to the next. The engine itself never prints: the CLI draws progress from this.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(u64, u64);
+
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -761,6 +766,9 @@ pub struct Engine<'a> {
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
+    /// The progress observer, its interval in events and the events left until its next call.
+    progress: Option<(ProgressFn<'a>, u64)>,
+    progress_left: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -836,6 +844,8 @@ impl<'a> Engine<'a> {
             memo: [None, None],
             state_version: 0,
             hostnames_sim: Vec::new(),
+            progress: None,
+            progress_left: u64::MAX,
         };
         for x in &setup.existing {
             let ds = e.daemon_overhead(&x.labels, &x.taints);
@@ -863,6 +873,29 @@ impl<'a> Engine<'a> {
             e.order_insert(i, true);
         }
         e
+    }
+
+    /// Calls `observer` with (simulated ms, events processed) every `every` events (at least 1)
+    /// and once when the run ends. Without an observer the run pays one counter per event.
+    pub fn with_progress(mut self, every: u64, observer: ProgressFn<'a>) -> Engine<'a> {
+        let every = every.max(1);
+        self.progress = Some((observer, every));
+        self.progress_left = every;
+        self
+    }
+
+    /// Counts one processed event and calls the progress observer when its interval is up.
+    #[inline]
+    fn count_event(&mut self) {
+        self.summary.events_processed += 1;
+        self.progress_left -= 1;
+        if self.progress_left == 0 {
+            self.progress_left = u64::MAX;
+            if let Some((f, every)) = self.progress.as_mut() {
+                f(self.now, self.summary.events_processed);
+                self.progress_left = *every;
+            }
+        }
     }
 
     /// The NodePools of view `k`: 0 as loaded, k after `setup.changes[k - 1]`.
@@ -1023,14 +1056,14 @@ impl<'a> Engine<'a> {
             self.advance(next_t);
             if rq_next == Some(next_t) && heap_next.is_none_or(|h| h > next_t) {
                 let (_, pod) = self.requeue.pop_front().unwrap_or((0, 0));
-                self.summary.events_processed += 1;
+                self.count_event();
                 self.on_requeue(pod);
                 continue;
             }
             let Some(Reverse((_, _, ev))) = self.heap.pop() else {
                 break;
             };
-            self.summary.events_processed += 1;
+            self.count_event();
             if matches!(
                 ev,
                 Ev::PodEnd(_) | Ev::Launch(_) | Ev::Ready(_) | Ev::IceExpire
@@ -1083,6 +1116,9 @@ impl<'a> Engine<'a> {
         }
         let end = self.setup.horizon_ms.unwrap_or(self.now);
         self.advance(end.max(self.now));
+        if let Some((f, _)) = self.progress.as_mut() {
+            f(self.now, self.summary.events_processed);
+        }
         Ok(self.finish())
     }
 

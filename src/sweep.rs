@@ -772,7 +772,7 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
             .map_err(|e| format!("{}: {}", label(), e.join("; ")))?;
         let summary = if a.keep_reports {
             let run_dir = dir.join(format!("run-{i:0width$}"));
-            crate::cli::run_into_reports(&p, &run_dir, &a.scenario).map(|(s, _)| s)
+            crate::cli::run_into_reports(&p, &run_dir, &a.scenario, None).map(|(s, _)| s)
         } else {
             simulate(&p, &p.compiled.setup, &mut || Ok(NullRecorder), &mut |_| {})
                 .map(|(s, _)| s)
@@ -789,8 +789,19 @@ pub fn run_sweep(a: &SweepArgs) -> Result<SweepOutcome, Vec<String>> {
         b.build()
             .map_err(|e| vec![format!("starting the worker threads: {e}")])?
     };
-    let results: Vec<Result<Vec<String>, String>> =
-        pool.install(|| runs.par_iter().map(|i| run_one(*i)).collect());
+    // Runs done out of the slice, with an ETA (on a terminal, without --quiet).
+    let progress = crate::progress::Progress::for_stderr(a.quiet);
+    let bar = progress.runs("sweep", runs.len() as u64);
+    let results: Vec<Result<Vec<String>, String>> = pool.install(|| {
+        runs.par_iter()
+            .map(|i| {
+                let r = run_one(*i);
+                bar.inc();
+                r
+            })
+            .collect()
+    });
+    progress.clear();
     let mut rows = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
     for r in results {
