@@ -763,6 +763,8 @@ pub struct Engine<'a> {
     fast_base: Option<consolidate::FastBase>,
     /// Per node, its pods as the consolidation fast path replays them.
     node_plans: Vec<Option<consolidate::NodePlan>>,
+    /// Per template of the current view, its instance types as [`consolidate::CheapTypes`].
+    cheap_types: Option<consolidate::CheapTypes>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
     /// and the trace is exhausted, unless a horizon is set.
     work: u64,
@@ -839,6 +841,7 @@ impl<'a> Engine<'a> {
             layout_version: 0,
             fast_base: None,
             node_plans: Vec::new(),
+            cheap_types: None,
             queue: Vec::new(),
             pending_cons: None,
             memo: [None, None],
@@ -1700,6 +1703,7 @@ impl<'a> Engine<'a> {
     fn mark_unavailable(&mut self, key: (Sym, Sym, Sym)) {
         self.ice.insert(key, self.now + ICE_TTL_MS);
         self.market.unavailable.insert(key);
+        self.market.version += 1;
         self.push(self.now + ICE_TTL_MS, Ev::IceExpire);
     }
 
@@ -1714,6 +1718,7 @@ impl<'a> Engine<'a> {
         for k in expired {
             self.ice.remove(&k);
             self.market.unavailable.remove(&k);
+            self.market.version += 1;
         }
     }
 

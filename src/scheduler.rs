@@ -58,6 +58,8 @@ pub struct Market {
     pub unavailable: FxHashSet<(Sym, Sym, Sym)>,
     /// Current Spot prices by (instance type, zone); empty when prices are constant.
     pub spot: rustc_hash::FxHashMap<(Sym, Sym), f64>,
+    /// Bumped at every change of the two above (caches of prices and availability key on it).
+    pub version: u64,
 }
 
 impl Market {

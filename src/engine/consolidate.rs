@@ -106,6 +106,15 @@ pub struct NodePlan {
     plain: bool,
 }
 
+/// Per template of a view, each candidate instance type's cheapest offering the NodePool
+/// allows and the market has now, with its DaemonSet overhead and allocatable, cheapest first:
+/// what [`Engine::leftovers_hopeless`] asks, kept while the market and the view are the same.
+#[derive(Debug)]
+pub struct CheapTypes {
+    key: (u64, usize, usize),
+    per_template: Vec<Vec<(f64, Resources, Resources)>>,
+}
+
 /// What [`Engine::fast_simulate`] found.
 enum Fast {
     /// The batch is not made of plain pods: run the full simulation.
@@ -611,16 +620,49 @@ impl Engine<'_> {
     /// instance type holds them with an available offering its NodePool allows for less than
     /// the candidates cost, or the candidates are all Spot, a Spot replacement is possible,
     /// and Spot-to-Spot is off.
-    fn leftovers_hopeless(&self, cands: &[usize], left: &Resources) -> bool {
+    fn leftovers_hopeless(&mut self, cands: &[usize], left: &Resources) -> bool {
         if self.spot_to_spot_only(cands) {
             return true;
         }
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
-        !self.templates().iter().any(|t| {
-            holds(t, left, |it, o| {
-                it.offering_ok(o, &t.requirements, &self.market)
-                    && self.market.price(it.name, o) < source
-            })
+        let templates = self.templates();
+        let key = (
+            self.market.version,
+            templates.as_ptr() as usize,
+            templates.len(),
+        );
+        if self.cheap_types.as_ref().is_none_or(|c| c.key != key) {
+            let per_template = templates
+                .iter()
+                .map(|t| {
+                    let mut v: Vec<(f64, Resources, Resources)> = t
+                        .candidates
+                        .iter()
+                        .filter_map(|i| {
+                            let it = &t.instance_types[*i as usize];
+                            let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
+                            it.offerings
+                                .iter()
+                                .filter(|o| it.offering_ok(o, &t.requirements, &self.market))
+                                .map(|o| self.market.price(it.name, o))
+                                .min_by(f64::total_cmp)
+                                .map(|p| (p, g.overhead, it.allocatable))
+                        })
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    v
+                })
+                .collect();
+            self.cheap_types = Some(CheapTypes { key, per_template });
+        }
+        let Some(cheap) = self.cheap_types.as_ref() else {
+            return false;
+        };
+        !cheap.per_template.iter().any(|types| {
+            types
+                .iter()
+                .take_while(|(p, _, _)| *p < source)
+                .any(|(_, overhead, alloc)| left.fits_with(overhead, alloc))
         })
     }
 

@@ -136,6 +136,7 @@ impl Engine<'_> {
             }
         }
         if changed {
+            self.market.version += 1;
             for i in 0..self.nodes.len() {
                 let n = &self.nodes[i];
                 if !n.alive() || n.capacity_type != labels::SPOT {
