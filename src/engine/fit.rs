@@ -90,6 +90,8 @@ pub struct FitIndex {
     log: Vec<Logged>,
     /// Requests with a bit in the masks (pods without tolerations), at most [`MAX_SHAPES`].
     shapes: Vec<Resources>,
+    /// A fingerprint of each shape, compared before the shape itself.
+    shape_keys: Vec<u64>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
     /// Per shape: how many leaves hold it (all leaves; leaves outside their window).
@@ -99,6 +101,13 @@ pub struct FitIndex {
 
 fn dims(r: &Resources) -> [i64; DIMS] {
     [r.0[0], r.0[1], r.0[2]]
+}
+
+/// A cheap 64-bit mix of every quantity of `r` (equal requests, equal fingerprints).
+fn fingerprint(r: &Resources) -> u64 {
+    r.0.iter().fold(0u64, |h, q| {
+        (h.rotate_left(5) ^ (*q as u64)).wrapping_mul(0x517c_c1b7_2722_0a95)
+    })
 }
 
 fn max3(a: [i64; DIMS], b: [i64; DIMS]) -> [i64; DIMS] {
@@ -141,6 +150,7 @@ impl FitIndex {
         self.leaves = leaves;
         self.log.clear();
         self.shapes.clear();
+        self.shape_keys.clear();
         self.count_all = vec![0; MAX_SHAPES];
         self.count_warm = vec![0; MAX_SHAPES];
         self.key = Some(key);
@@ -189,8 +199,14 @@ impl FitIndex {
 
     /// The bit of `req`, registering it (one pass over the leaves) while bits are left.
     fn shape(&mut self, req: &Resources) -> Option<u32> {
-        // A pass sees few shapes: a scan beats hashing 12 quantities.
-        if let Some(b) = self.shapes.iter().position(|s| s == req) {
+        // A pass sees few shapes: a scan of fingerprints, then the shape itself.
+        let key = fingerprint(req);
+        if let Some(b) = self
+            .shape_keys
+            .iter()
+            .zip(&self.shapes)
+            .position(|(k, s)| *k == key && s == req)
+        {
             return Some(b as u32);
         }
         if self.shapes.len() >= MAX_SHAPES {
@@ -198,6 +214,7 @@ impl FitIndex {
         }
         let b = self.shapes.len() as u32;
         self.shapes.push(*req);
+        self.shape_keys.push(key);
         for k in 0..self.leaves.len() {
             let l = &self.leaves[k];
             if !l.excluded && self.untainted[k] && req.fits(&l.free) {
