@@ -156,8 +156,12 @@ pub enum Command {
     /// The same generators a scenario's `workload.generate` lists; the CSV written is exactly
     /// the trace the scenario simulates (same seed, same trace).
     Generate(Box<crate::generate::GenerateArgs>),
-    /// (not built yet) Convert a real trace into karpsim's CSV.
-    Import {},
+    /// Convert a real trace into karpsim's trace CSV: the Alibaba GPU cluster trace v2023 pod
+    /// list (`alibaba-openb`) or a `kubectl get pods -A -o json` snapshot (`k8s`).
+    ///
+    /// What was skipped, rounded or dropped is summarised on stderr; bad input is an error
+    /// naming the file and line, and nothing is written.
+    Import(crate::import::ImportArgs),
 }
 
 /// Entry point used by `main`.
@@ -227,7 +231,7 @@ pub fn main() -> ExitCode {
             ],
         }),
         Command::Generate(a) => cmd_generate(&a),
-        Command::Import { .. } => not_built("import", 5),
+        Command::Import(a) => cmd_import(&a),
     }
 }
 
@@ -298,11 +302,17 @@ fn cmd_merge(a: &crate::sweep::MergeArgs) -> ExitCode {
     }
 }
 
-fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "karpsim {cmd}: not built yet (planned in issue #{issue}); `karpsim run` and `karpsim validate` work today"
-    );
-    ExitCode::from(2)
+fn cmd_import(a: &crate::import::ImportArgs) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match crate::import::run_import(a, &mut stdout) {
+        Err(errs) => print_errors(&errs),
+        Ok(o) => {
+            for line in &o.summary {
+                eprintln!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn print_config_errors(e: &ConfigErrors) {

@@ -20,6 +20,7 @@ pub mod disruption;
 pub mod engine;
 pub mod generate;
 pub mod html;
+pub mod import;
 pub mod labels;
 pub mod launch;
 pub mod model;

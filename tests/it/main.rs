@@ -10,6 +10,7 @@ mod drift;
 mod engine;
 mod generate;
 mod html;
+mod import;
 mod plots;
 mod scenarios;
 mod spot;
