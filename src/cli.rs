@@ -175,8 +175,12 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "10m")]
         window: String,
     },
-    /// (not built yet) Convert a real trace into karpsim's CSV.
-    Import {},
+    /// Convert a real trace into karpsim's trace CSV: the Alibaba GPU cluster trace v2023 pod
+    /// list (`alibaba-openb`) or a `kubectl get pods -A -o json` snapshot (`k8s`).
+    ///
+    /// What was skipped, rounded or dropped is summarised on stderr; bad input is an error
+    /// naming the file and line, and nothing is written.
+    Import(crate::import::ImportArgs),
 }
 
 /// Entry point used by `main`.
@@ -249,7 +253,7 @@ pub fn main() -> ExitCode {
         Command::Explain { report, at, window } => {
             crate::explain::cmd_explain(&report, &at, &window)
         }
-        Command::Import { .. } => not_built("import", 5),
+        Command::Import(a) => cmd_import(&a),
     }
 }
 
@@ -320,11 +324,17 @@ fn cmd_merge(a: &crate::sweep::MergeArgs) -> ExitCode {
     }
 }
 
-fn not_built(cmd: &str, issue: u32) -> ExitCode {
-    eprintln!(
-        "karpsim {cmd}: not built yet (planned in issue #{issue}); `karpsim run` and `karpsim validate` work today"
-    );
-    ExitCode::from(2)
+fn cmd_import(a: &crate::import::ImportArgs) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match crate::import::run_import(a, &mut stdout) {
+        Err(errs) => print_errors(&errs),
+        Ok(o) => {
+            for line in &o.summary {
+                eprintln!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 fn print_config_errors(e: &ConfigErrors) {

@@ -21,6 +21,7 @@ pub mod engine;
 pub mod explain;
 pub mod generate;
 pub mod html;
+pub mod import;
 pub mod labels;
 pub mod launch;
 pub mod model;

@@ -921,22 +921,6 @@ fn run_never_deletes_files_that_are_not_a_report() {
 // Commands and usage.
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn commands_not_built_yet_exit_2_and_say_so() {
-    let here = repo(".");
-    {
-        let args = &["import"][..];
-        let o = karpsim(&here, args);
-        assert_eq!(o.code, Some(2), "{args:?}\n{}", o.describe());
-        assert!(
-            o.stderr.contains("not built yet"),
-            "{args:?}\n{}",
-            o.describe()
-        );
-        assert!(o.stdout.is_empty(), "{args:?}\n{}", o.describe());
-    }
-}
-
 // `compare` runs the base and every variant with the same arrivals and writes both tables and
 // each run's reports.
 #[test]

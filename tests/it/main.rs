@@ -11,6 +11,7 @@ mod engine;
 mod explain;
 mod generate;
 mod html;
+mod import;
 mod plots;
 mod progress;
 mod scenarios;
