@@ -1096,8 +1096,8 @@ fn catalog_rejects_bad_input_with_exit_2() {
 // Fuzz: seeded random mutations of valid inputs never make karpsim panic.
 // ---------------------------------------------------------------------------------------------
 
-/// A scenario using most of the format, with its NodePools, templates and trace. (`changes`
-/// and Spot interruption models are left out: this version rejects them as not built yet.)
+/// A scenario using most of the format, with its NodePools, templates and trace (`changes`
+/// and the Spot interruption models are left out).
 const RICH: &[(&str, &str)] = &[
     (
         "scenario.yaml",
