@@ -3,46 +3,8 @@
 //! simulate exactly as the CSV `karpsim generate` writes for them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_karpsim");
-
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn karpsim(cwd: &Path, args: &[&str]) -> Out {
-    let o = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("spawning karpsim");
-    let out = Out {
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    assert!(
-        !out.stderr.contains("panicked"),
-        "karpsim {args:?} panicked:\n{}",
-        out.stderr
-    );
-    out
-}
-
-fn ok(cwd: &Path, args: &[&str]) -> Out {
-    let o = karpsim(cwd, args);
-    assert_eq!(
-        o.code,
-        Some(0),
-        "karpsim {args:?}:\n{}{}",
-        o.stdout,
-        o.stderr
-    );
-    o
-}
+use crate::proc::{karpsim, ok};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

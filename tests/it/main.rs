@@ -14,6 +14,54 @@ mod html;
 mod import;
 mod plots;
 mod progress;
+
+/// Running the built `karpsim` binary.
+mod proc {
+    use std::path::Path;
+    use std::process::Command;
+
+    const BIN: &str = env!("CARGO_BIN_EXE_karpsim");
+
+    /// What one karpsim process did.
+    pub struct Out {
+        pub code: Option<i32>,
+        pub stdout: String,
+        pub stderr: String,
+    }
+
+    /// Runs karpsim in `cwd`; a panic is a test failure whatever the exit code.
+    pub fn karpsim(cwd: &Path, args: &[&str]) -> Out {
+        let o = Command::new(BIN)
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .expect("spawning karpsim");
+        let out = Out {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        assert!(
+            !out.stderr.contains("panicked"),
+            "karpsim {args:?} panicked:\n{}",
+            out.stderr
+        );
+        out
+    }
+
+    /// Runs karpsim and requires exit 0.
+    pub fn ok(cwd: &Path, args: &[&str]) -> Out {
+        let o = karpsim(cwd, args);
+        assert_eq!(
+            o.code,
+            Some(0),
+            "karpsim {args:?}:\n{}{}",
+            o.stdout,
+            o.stderr
+        );
+        o
+    }
+}
 mod scenarios;
 mod spot;
 mod spot_prices;

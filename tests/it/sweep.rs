@@ -5,45 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_karpsim");
-
-/// What one karpsim process did.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn karpsim(cwd: &Path, args: &[&str]) -> Out {
-    let o = Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("spawning karpsim");
-    let out = Out {
-        code: o.status.code(),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    assert!(
-        !out.stderr.contains("panicked"),
-        "karpsim {args:?} panicked:\n{}",
-        out.stderr
-    );
-    out
-}
-
-fn ok(cwd: &Path, args: &[&str]) -> Out {
-    let o = karpsim(cwd, args);
-    assert_eq!(
-        o.code,
-        Some(0),
-        "karpsim {args:?}:\n{}{}",
-        o.stdout,
-        o.stderr
-    );
-    o
-}
+use crate::proc::{karpsim, ok};
 
 /// A scratch folder with a small scenario (30 minutes of generated batch jobs and a burst on
 /// the quickstart NodePool): each run takes a fraction of a second.
