@@ -524,7 +524,7 @@ pub fn summary_md(name: &str, seed: u64, s: &RunSummary, notes: &[String]) -> St
     out.push_str("\n## Plots\n\n");
     out.push_str(&plot_links(false));
     out.push_str("\nAll of it on one page: [report.html](report.html)\n");
-    out.push_str("\n## Files\n\n- [nodes.csv](nodes.csv), [pods.csv](pods.csv), [timeline.csv](timeline.csv), [decisions.jsonl](decisions.jsonl)\n");
+    out.push_str("\n## Files\n\n- [nodes.csv](nodes.csv), [pods.csv](pods.csv), [timeline.csv](timeline.csv), [decisions.jsonl](decisions.jsonl), [attribution.csv](attribution.csv) (cost by namespace and owner)\n");
     if !notes.is_empty() {
         out.push_str("\n## Notes\n\n");
         for n in notes {
