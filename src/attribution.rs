@@ -1,6 +1,5 @@
 //! Cost attribution: each node's cost split over the pods on it by their resource requests, the
-//! way OpenCost allocates, with the node's own overhead and its idle capacity as lines of their
-//! own.
+//! way OpenCost allocates, with the node's idle capacity as a line of its own.
 //!
 //! The rule, per node and per stretch of time in which nothing on the node changes:
 //!
@@ -16,17 +15,17 @@
 //!    memory rate + GPUs × GPU rate) for as long as it is bound to the node, including the
 //!    grace period of an evicted pod that is still shutting down there. A simulation has no
 //!    usage figures, so OpenCost's `max(request, usage)` is the request.
-//! 3. **`(system)`** is what the node keeps for itself: the kubelet and system reservations and
-//!    eviction threshold (capacity − allocatable) plus the requests of the DaemonSets that run
-//!    on it, at the same rates, from launch to termination. DaemonSet pods are node overhead
-//!    here, not pods of a namespace: they are not in the trace, and every node pays them.
-//! 4. **`(idle)`** is the rest of the node's cost: allocatable capacity no pod requested, and
-//!    the whole price of a node while nothing could run on it yet (between launch and Ready,
-//!    less its `(system)` share).
+//! 3. **DaemonSet pods are pods too**: each DaemonSet that runs on a node (`workload.daemonsets`)
+//!    is charged its requests in its own namespace (owner: the DaemonSet), from the node's launch
+//!    to its termination, as OpenCost charges DaemonSet pods.
+//! 4. **`(idle)`** is the rest of the node's cost: allocatable capacity no pod requested, what
+//!    the node keeps for itself (kubelet and system reservations, eviction threshold: capacity −
+//!    allocatable; OpenCost counts it as idle too, since no pod can request it), and the price
+//!    of a node before anything runs on it.
 //!
-//! So for every run, the namespaces plus `(system)` plus `(idle)` add up to `cost.total`
-//! (to floating-point rounding, far below a cent). Pods are keyed by namespace and by owner
-//! (`namespace/owner`; a pod without an owner counts under `namespace/(none)`).
+//! So for every run, the namespaces plus `(idle)` add up to `cost.total` (to floating-point
+//! rounding, far below a cent). Pods are keyed by namespace and by owner (`namespace/owner`; a
+//! pod without an owner counts under `namespace/(none)`).
 //!
 //! Owns: the rates and the running sums. The engine calls [`Ledger::charge`] whenever a
 //! node's pods change; the report writes the rows. May not: print or touch files.
@@ -46,8 +45,6 @@ pub const GPU_USD_PER_GPU_HOUR: f64 = 0.95;
 
 /// The key of unrequested capacity in `cost.by_namespace` and `cost.by_owner`.
 pub const IDLE: &str = "(idle)";
-/// The key of node overhead (reservations and DaemonSets).
-pub const SYSTEM: &str = "(system)";
 /// The owner of pods whose trace row names none.
 pub const NO_OWNER: &str = "(none)";
 
@@ -184,31 +181,31 @@ impl Acc {
     }
 }
 
-/// One line of `attribution.csv`: a (namespace, owner) pair, or the `(system)` or `(idle)`
-/// line (whose namespace is the key and whose owner is empty).
+/// One line of `attribution.csv`: a (namespace, owner) pair, or the `(idle)` line (whose
+/// namespace is the key and whose owner is empty).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttributionRow {
     pub namespace: String,
     pub owner: String,
     /// USD.
     pub cost: f64,
-    /// Requested cores × hours (for `(system)`: reserved and DaemonSet cores; for `(idle)`:
-    /// allocatable cores nobody requested).
+    /// Requested cores × hours (for `(idle)`: the node's cores nobody requested, reservations
+    /// included).
     pub cpu_core_hours: f64,
     pub memory_gib_hours: f64,
     pub gpu_hours: f64,
-    /// Pods × hours bound (0 for `(system)` and `(idle)`).
+    /// Pods × hours bound (0 for `(idle)`).
     pub pod_hours: f64,
 }
 
 /// The attribution of a finished run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attribution {
-    /// Sorted by namespace then owner, then `(system)` and `(idle)`.
+    /// Sorted by namespace then owner, then `(idle)`.
     pub rows: Vec<AttributionRow>,
-    /// Namespaces plus `(system)` and `(idle)`.
+    /// Namespaces plus `(idle)`.
     pub by_namespace: BTreeMap<String, f64>,
-    /// `namespace/owner` plus `(system)` and `(idle)`.
+    /// `namespace/owner` plus `(idle)`.
     pub by_owner: BTreeMap<String, f64>,
 }
 
@@ -218,7 +215,6 @@ pub struct Ledger {
     ids: FxHashMap<(Sym, Option<Sym>), u32>,
     keys: Vec<(Sym, Option<Sym>)>,
     accs: Vec<Acc>,
-    system: Acc,
     idle: Acc,
 }
 
@@ -236,15 +232,13 @@ impl Ledger {
         k
     }
 
-    /// Charges `ms` milliseconds of a node priced `price_per_hour` with this `capacity`,
-    /// `allocatable`, DaemonSet `overhead` and pods (`shares`).
+    /// Charges `ms` milliseconds of a node priced `price_per_hour` with this `capacity` and
+    /// pods (`shares`, DaemonSet pods included).
     pub fn charge(
         &mut self,
         ms: u64,
         price_per_hour: f64,
         capacity: &Resources,
-        allocatable: &Resources,
-        overhead: &Resources,
         shares: &NodeShares,
     ) {
         if ms == 0 {
@@ -261,14 +255,7 @@ impl Ledger {
             charged += c;
             requested.add_assign(req);
         }
-        let mut system = capacity.sub(allocatable).clamp_zero();
-        system.add_assign(overhead);
-        let c = rates.hourly(&system) * hours;
-        self.system.add(c, &system, hours, 0);
-        charged += c;
-        let mut idle = allocatable.sub(overhead);
-        idle.sub_assign(&requested);
-        let idle = idle.clamp_zero();
+        let idle = capacity.sub(&requested).clamp_zero();
         // The remainder, so that the lines add up to the node's cost exactly.
         self.idle.add(cost - charged, &idle, hours, 0);
     }
@@ -298,11 +285,9 @@ impl Ledger {
             *out.by_namespace.entry(ns.to_string()).or_insert(0.0) += a.cost;
             *out.by_owner.entry(format!("{ns}/{owner}")).or_insert(0.0) += a.cost;
         }
-        for (name, a) in [(SYSTEM, &self.system), (IDLE, &self.idle)] {
-            out.rows.push(row(name, "", a));
-            out.by_namespace.insert(name.to_string(), a.cost);
-            out.by_owner.insert(name.to_string(), a.cost);
-        }
+        out.rows.push(row(IDLE, "", &self.idle));
+        out.by_namespace.insert(IDLE.to_string(), self.idle.cost);
+        out.by_owner.insert(IDLE.to_string(), self.idle.cost);
         out
     }
 }
@@ -356,15 +341,15 @@ mod tests {
         let b = l.key(batch, None);
         assert_eq!(l.key(web, Some(Sym::new("frontend"))), a);
         let cap = res(2000, 8192, 0);
-        let alloc = res(1930, 7000, 0);
-        let ds = res(100, 128, 0);
+        let agent = l.key(Sym::new("kube-system"), Some(Sym::new("node-agent")));
         let mut s = NodeShares::default();
+        s.add(agent, &res(100, 128, 0));
         s.add(a, &res(500, 1024, 0));
         s.add(a, &res(500, 1024, 0));
         s.add(b, &res(250, 512, 0));
-        l.charge(1_800_000, 0.096, &cap, &alloc, &ds, &s);
+        l.charge(1_800_000, 0.096, &cap, &s);
         s.remove(a, &res(500, 1024, 0));
-        l.charge(1_800_000, 0.096, &cap, &alloc, &ds, &s);
+        l.charge(1_800_000, 0.096, &cap, &s);
         let out = l.finish();
         let total: f64 = out.by_namespace.values().sum();
         assert!((total - 0.096).abs() < 1e-12, "{out:?}");
@@ -376,16 +361,29 @@ mod tests {
         assert!((out.by_namespace["web"] - web_cost).abs() < 1e-12);
         assert_eq!(
             out.by_owner.keys().collect::<Vec<_>>(),
-            ["(idle)", "(system)", "batch/(none)", "web/frontend"]
+            [
+                "(idle)",
+                "batch/(none)",
+                "kube-system/node-agent",
+                "web/frontend"
+            ]
         );
         let web_row = out.rows.iter().find(|r| r.namespace == "web").unwrap();
         assert!((web_row.cpu_core_hours - 0.75).abs() < 1e-12);
         assert!((web_row.memory_gib_hours - 1.5).abs() < 1e-12);
         assert!((web_row.pod_hours - 1.5).abs() < 1e-12);
-        // (system): 70 millicores and 1192 MiB reserved, plus the DaemonSet's requests.
-        let sys = out.rows.iter().find(|r| r.namespace == SYSTEM).unwrap();
-        assert!((sys.cpu_core_hours - 0.17).abs() < 1e-12);
-        assert!((sys.cost - r.hourly(&res(170, 1320, 0))).abs() < 1e-12);
-        assert_eq!(out.rows.last().unwrap().namespace, IDLE);
+        // The DaemonSet's pod is charged its requests in its namespace for the whole hour.
+        let agent_row = out
+            .rows
+            .iter()
+            .find(|r| r.namespace == "kube-system")
+            .unwrap();
+        assert!((agent_row.cpu_core_hours - 0.1).abs() < 1e-12);
+        assert!((agent_row.cost - r.hourly(&res(100, 128, 0))).abs() < 1e-12);
+        // (idle): the rest, the node's reservations included.
+        let idle = out.rows.last().unwrap();
+        assert_eq!(idle.namespace, IDLE);
+        let used = web_cost + out.by_namespace["batch"] + agent_row.cost;
+        assert!((idle.cost - (0.096 - used)).abs() < 1e-12);
     }
 }

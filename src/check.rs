@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `max_cost_increase` / `--max-cost-increase` | total cost | `2%` |
 //! | `max_nodepool_cost_increase` / `--max-nodepool-cost-increase` | cost of each NodePool | `10%` |
-//! | `max_namespace_cost_increase` / `--max-namespace-cost-increase` | cost of each namespace, `(system)` and `(idle)` | `10%` |
+//! | `max_namespace_cost_increase` / `--max-namespace-cost-increase` | cost of each namespace and `(idle)` | `10%` |
 //! | `max_p50_increase` / `--max-p50-increase` | pending latency p50 | `10%` |
 //! | `max_p90_increase` / `--max-p90-increase` | pending latency p90 | `10%` |
 //! | `max_p99_increase` / `--max-p99-increase` | pending latency p99 | `10%` |
@@ -182,8 +182,8 @@ impl Figures {
         let num = |path: &str| -> Result<f64, String> {
             let x = at(path)?;
             x.as_f64()
-                .filter(|f| f.is_finite())
-                .ok_or_else(|| format!("`{path}` is {x}, expected a number"))
+                .filter(|f| (0.0..1e15).contains(f))
+                .ok_or_else(|| format!("`{path}` is {x}, expected an amount of 0 or more"))
         };
         let count = |path: &str| -> Result<f64, String> {
             let x = at(path)?;
@@ -199,9 +199,11 @@ impl Figures {
             o.iter()
                 .map(|(k, val)| {
                     val.as_f64()
-                        .filter(|f| f.is_finite())
+                        .filter(|f| (0.0..1e15).contains(f))
                         .map(|f| (k.clone(), f))
-                        .ok_or_else(|| format!("`{path}.{k}` is {val}, expected a number"))
+                        .ok_or_else(|| {
+                            format!("`{path}.{k}` is {val}, expected an amount of 0 or more")
+                        })
                 })
                 .collect()
         };
@@ -616,6 +618,29 @@ pub fn junit(v: &Verdict) -> String {
     out
 }
 
+/// `path` can be written as a file: it is not a folder, and its nearest existing ancestor is a
+/// folder (missing folders are created when it is written).
+fn output_path_ok(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err("is a folder, not a file".into());
+    }
+    let mut up = path.parent();
+    while let Some(a) = up {
+        if a.as_os_str().is_empty() {
+            break;
+        }
+        if a.exists() {
+            return if a.is_dir() {
+                Ok(())
+            } else {
+                Err(format!("`{}` is not a folder", a.display()))
+            };
+        }
+        up = a.parent();
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, so readers see the old
 /// file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -694,6 +719,17 @@ pub fn cmd_check(a: &CheckArgs) -> ExitCode {
             None
         }
     };
+    // Where the verdict and the baseline go must be writable before anything runs.
+    for (flag, path) in [
+        ("--junit", a.junit.as_ref()),
+        ("--baseline", a.update_baseline.then_some(&a.baseline)),
+    ] {
+        if let Some(path) = path
+            && let Err(e) = output_path_ok(path)
+        {
+            return fail(format!("{flag} {}: {e}", path.display()));
+        }
+    }
     let p = match cli::prepare(&a.scenario) {
         Ok(p) => p,
         Err(errs) => {

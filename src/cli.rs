@@ -116,7 +116,7 @@ pub enum Command {
         /// Largest allowed increase of a NodePool's cost [default: 10%].
         #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
         max_nodepool_cost_increase: Option<crate::check::Tolerance>,
-        /// Largest allowed increase of a namespace's cost, (system) and (idle) included [default: 10%].
+        /// Largest allowed increase of a namespace's cost, (idle) included [default: 10%].
         #[arg(long, value_name = "TOL", value_parser = crate::check::parse_tolerance)]
         max_namespace_cost_increase: Option<crate::check::Tolerance>,
         /// Largest allowed increase of the pending-latency p50 [default: 10%].

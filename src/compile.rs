@@ -477,6 +477,7 @@ pub fn compile(ls: &LoadedScenario, cat: &Catalog) -> Result<Compiled, Vec<Compi
         .iter()
         .map(|d| DaemonSetPod {
             name: sym(&d.name),
+            namespace: sym(d.metadata.namespace.as_deref().unwrap_or("default")),
             constraints: constraints(&d.spec),
             requests: pod_requests(&d.spec.effective_requests()),
         })

@@ -347,8 +347,8 @@ pub struct RunSummary {
     pub cost_spot: f64,
     pub cost_reserved: f64,
     pub cost_by_nodepool: BTreeMap<String, f64>,
-    /// Node cost split over pods by requests (see [`crate::attribution`]), with `(system)`
-    /// and `(idle)` lines; by namespace and by `namespace/owner`.
+    /// Node cost split over pods (DaemonSet pods included) by requests (see
+    /// [`crate::attribution`]), with an `(idle)` line; by namespace and by `namespace/owner`.
     pub cost_by_namespace: BTreeMap<String, f64>,
     pub cost_by_owner: BTreeMap<String, f64>,
     pub pods_total: u64,
@@ -851,7 +851,7 @@ impl<'a> Engine<'a> {
             progress_left: u64::MAX,
         };
         for x in &setup.existing {
-            let ds = e.daemon_overhead(&x.labels, &x.taints);
+            let (ds, running) = e.daemon_overhead(&x.labels, &x.taints);
             let mut node = Node::blank(x.name, None, NodeState::Ready, 0);
             node.ready_ms = Some(0);
             node.it = Some(x.instance_type.clone());
@@ -867,6 +867,7 @@ impl<'a> Engine<'a> {
             node.ds_overhead = ds;
             e.ready_allocatable.add_assign(&node.allocatable);
             e.nodes.push(node);
+            e.share_daemons(e.nodes.len() - 1, &running);
             e.alive_nodes += 1;
         }
         e.summary.nodes_peak = e.alive_nodes;
@@ -1640,7 +1641,7 @@ impl<'a> Engine<'a> {
                 );
                 let mut taints = t.taints.clone();
                 taints.extend(t.startup_taints.iter().cloned());
-                let ds = self.daemon_overhead(&labels, &t.taints);
+                let (ds, running) = self.daemon_overhead(&labels, &t.taints);
                 let options: Vec<&str> = choice.cheapest.iter().map(|n| n.as_str()).collect();
                 self.rec.decision(&serde_json::json!({
                     "time": secs(self.now), "kind": "launch", "nodeclaim": self.nodes[idx].name.as_str(),
@@ -1669,6 +1670,7 @@ impl<'a> Engine<'a> {
                 n.used = ds;
                 n.ds_overhead = ds;
                 let ready = n.ready_at_ms.max(self.now);
+                self.share_daemons(idx, &running);
                 self.summary.nodes_launched += 1;
                 self.order_insert(idx, false);
                 self.count_alive(idx, false);
@@ -1800,11 +1802,17 @@ impl<'a> Engine<'a> {
         out
     }
 
-    /// Σ requests of the DaemonSets that run on a node with these labels and taints.
-    fn daemon_overhead(&self, node_labels: &[(Sym, Sym)], taints: &[Taint]) -> Resources {
+    /// Σ requests of the DaemonSets that run on a node with these labels and taints, and their
+    /// indexes.
+    fn daemon_overhead(
+        &self,
+        node_labels: &[(Sym, Sym)],
+        taints: &[Taint],
+    ) -> (Resources, Vec<usize>) {
         let reqs = Requirements::from_labels(node_labels);
         let mut total = Resources::ZERO;
-        for ds in &self.setup.daemonsets {
+        let mut running = Vec::new();
+        for (k, ds) in self.setup.daemonsets.iter().enumerate() {
             if untolerated(taints, &ds.constraints.tolerations)
                 .is_some_and(|t| t.effect != crate::model::Effect::PreferNoSchedule)
             {
@@ -1823,9 +1831,20 @@ impl<'a> Engine<'a> {
             };
             if ok {
                 total.add_assign(&ds.requests);
+                running.push(k);
             }
         }
-        total
+        (total, running)
+    }
+
+    /// The DaemonSet pods running on node `idx` are charged to their namespaces (as OpenCost
+    /// charges DaemonSet pods), from the node's launch to its termination.
+    fn share_daemons(&mut self, idx: usize, running: &[usize]) {
+        for &k in running {
+            let ds = &self.setup.daemonsets[k];
+            let key = self.attribution.key(ds.namespace, Some(ds.name));
+            self.nodes[idx].shares.add(key, &ds.requests);
+        }
     }
 
     fn on_ready(&mut self, idx: usize) {
@@ -2309,14 +2328,8 @@ impl<'a> Engine<'a> {
             n.attr_last_ms = n.attr_last_ms.max(now);
             return;
         }
-        self.attribution.charge(
-            now - n.attr_last_ms,
-            n.price,
-            &n.capacity,
-            &n.allocatable,
-            &n.ds_overhead,
-            &n.shares,
-        );
+        self.attribution
+            .charge(now - n.attr_last_ms, n.price, &n.capacity, &n.shares);
         n.attr_last_ms = now;
     }
 

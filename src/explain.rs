@@ -624,8 +624,9 @@ pub fn explain(dir: &Path, at: &str, window: &str) -> Result<String, String> {
     }
     let width = parse_span(window.trim())
         .map_err(|e| format!("--window `{window}`: not a duration such as 10m, 1h or 90s ({e})"))?;
+    // The window never reaches past the run (a huge --window is the whole run).
     let lo = at_ms.saturating_sub(width / 2);
-    let hi = at_ms.saturating_add(width - width / 2);
+    let hi = at_ms.saturating_add(width - width / 2).min(head.end_ms);
     let decisions = read_decisions(&dir.join("decisions.jsonl"), lo, hi)?;
     // Every node and pod the decisions name.
     let mut node_names: BTreeSet<String> = BTreeSet::new();
@@ -694,10 +695,11 @@ impl View<'_> {
     }
 
     fn instant(&self, ms: u64) -> Option<String> {
-        self.head.start.map(|s| {
-            (s + chrono::Duration::milliseconds(ms as i64))
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-        })
+        let start = self.head.start?;
+        let d = chrono::Duration::try_milliseconds(i64::try_from(ms).ok()?)?;
+        start
+            .checked_add_signed(d)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
     }
 
     fn node(&self, name: &str) -> Option<&NodeRow> {

@@ -353,7 +353,7 @@ impl Recorder for FileRecorder {
     }
 }
 
-/// `attribution.csv`: one row per (namespace, owner), then `(system)` and `(idle)`
+/// `attribution.csv`: one row per (namespace, owner), then `(idle)`
 /// (see [`crate::attribution`] for the rule).
 fn write_attribution(path: &Path, rows: &[AttributionRow]) -> std::io::Result<()> {
     let total: f64 = rows.iter().map(|r| r.cost).sum();

@@ -1126,6 +1126,8 @@ pub fn daemon_compatible(
 #[derive(Debug, Clone)]
 pub struct DaemonSetPod {
     pub name: Sym,
+    /// The DaemonSet's namespace (cost attribution charges its pods there).
+    pub namespace: Sym,
     pub constraints: PodConstraints,
     /// Requests including `pods: 1`.
     pub requests: Resources,

@@ -107,6 +107,9 @@ impl Engine<'_> {
                 }
             }
         }
+        if pools.is_empty() {
+            return;
+        }
         let seed = self.setup.seed;
         self.price_pools = pools
             .into_values()
@@ -164,6 +167,7 @@ impl Engine<'_> {
         n.cost_before += n.price * (now.saturating_sub(since) as f64 / 3_600_000.0);
         n.price_since_ms = now;
         self.counts.cost_per_hour += price - n.price;
+        self.counts.cost_per_hour_by_type[1] += price - n.price;
         n.price = price;
     }
 }

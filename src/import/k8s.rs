@@ -180,6 +180,14 @@ pub fn import_k8s(a: &K8sArgs, stdout: &mut dyn Write) -> Result<ImportOutcome, 
             .collect());
     }
 
+    if let (Some(out), Some(t)) = (&a.out, &templates_path)
+        && out == t
+    {
+        return Err(vec![format!(
+            "--templates {}: the same file as -o; give the pod templates a file of their own",
+            t.display()
+        )]);
+    }
     let csv_text = write_rows(&rows, &row_template).map_err(|e| vec![format!("trace: {e}")])?;
     let mut written = Vec::new();
     match &a.out {

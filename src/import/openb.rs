@@ -169,14 +169,18 @@ impl PodList {
     fn parse(&self, line: u64) -> Result<Pod, String> {
         let err =
             |c: usize, what: String| format!("{}:{line}: column {}: {what}", self.file, COLUMNS[c]);
+        // Up to 2^40 (a trillion millicores, a thousand PiB): larger is no real pod, and would
+        // not fit the trace's quantities.
         let whole = |c: usize, unit: &str| -> Result<u64, String> {
             let v = self.cell(c);
-            v.parse::<u64>().map_err(|_| {
-                err(
+            match v.parse::<u64>() {
+                Ok(n) if n <= 1 << 40 => Ok(n),
+                Ok(_) => Err(err(c, format!("`{v}` {unit} is too large for a pod"))),
+                Err(_) => Err(err(
                     c,
                     format!("`{v}` is not a whole number of {unit} (zero or more)"),
-                )
-            })
+                )),
+            }
         };
         let time = |c: usize| -> Result<Option<u64>, String> {
             let v = self.cell(c);

@@ -1,8 +1,8 @@
 //! Cost attribution (issue #5, part 4): node cost split over pods by their requests at
-//! OpenCost's default vCPU/GiB/GPU proportions, with node overhead as `(system)` and the rest as
-//! `(idle)`. Whatever the scenario, the lines add up to `cost.total` to the cent.
+//! OpenCost's default vCPU/GiB/GPU proportions, DaemonSet pods charged in their namespaces, and
+//! the rest as `(idle)`. Whatever the scenario, the lines add up to `cost.total` to the cent.
 
-use karpsim::attribution::{AttributionRow, IDLE, Rates, SYSTEM};
+use karpsim::attribution::{AttributionRow, IDLE, Rates};
 use karpsim::engine::{MemoryRecorder, RunSummary};
 use std::path::Path;
 
@@ -63,7 +63,7 @@ fn run(dir: &Path, pool_types: &str, trace: &str, extra: &str) -> (RunSummary, M
     karpsim::cli::simulate_in_memory(&p, &p.compiled.setup).unwrap()
 }
 
-/// The sums every run must satisfy: namespaces + (system) + (idle) = owners = rows = total,
+/// The sums every run must satisfy: namespaces + (idle) = owners = rows = total,
 /// to the cent, in memory and as summary.json rounds them; no line is negative.
 fn assert_adds_up(s: &RunSummary, rows: &[AttributionRow]) {
     let total = s.cost_total;
@@ -107,11 +107,11 @@ fn assert_adds_up(s: &RunSummary, rows: &[AttributionRow]) {
             "{r:?}"
         );
     }
-    assert!(s.cost_by_namespace.contains_key(IDLE) && s.cost_by_namespace.contains_key(SYSTEM));
+    assert!(s.cost_by_namespace.contains_key(IDLE));
 }
 
 #[test]
-fn quickstart_namespaces_plus_idle_and_system_sum_to_the_total() {
+fn quickstart_namespaces_plus_idle_sum_to_the_total() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.yaml");
     let p = karpsim::cli::prepare(&path).unwrap();
     let (s, rec) = karpsim::cli::simulate_in_memory(&p, &p.compiled.setup).unwrap();
@@ -119,18 +119,9 @@ fn quickstart_namespaces_plus_idle_and_system_sum_to_the_total() {
     // Pods were evicted and rescheduled (consolidation), so shares moved between nodes.
     assert!(s.pods_evicted > 0);
     let names: Vec<&str> = s.cost_by_namespace.keys().map(String::as_str).collect();
-    assert_eq!(names, ["(idle)", "(system)", "api", "batch", "web"]);
+    assert_eq!(names, ["(idle)", "api", "batch", "web"]);
     let owners: Vec<&str> = s.cost_by_owner.keys().map(String::as_str).collect();
-    assert_eq!(
-        owners,
-        [
-            "(idle)",
-            "(system)",
-            "api/api",
-            "batch/report-job",
-            "web/web"
-        ]
-    );
+    assert_eq!(owners, ["(idle)", "api/api", "batch/report-job", "web/web"]);
 }
 
 /// Existing nodes, DaemonSets, a GPU pod, pods without an owner, and evicted pods with a grace
@@ -248,13 +239,19 @@ fn one_node_one_pod_matches_the_documented_rule() {
         "web: {} vs {web}",
         s.cost_by_namespace["web"]
     );
-    let mut system = it.capacity.sub(&it.allocatable);
+    // Each DaemonSet's pod (aws-node in kube-system, log-agent in observability) is charged
+    // its requests in its namespace for the whole run.
+    let mut agents = 0.0;
     for ds in &p.compiled.setup.daemonsets {
-        system.add_assign(&ds.requests);
+        let c = rates.hourly(&ds.requests) * hours;
+        let key = format!("{}/{}", ds.namespace.as_str(), ds.name.as_str());
+        assert!((s.cost_by_owner[&key] - c).abs() < 1e-9, "{key}");
+        assert!((s.cost_by_namespace[ds.namespace.as_str()] - c).abs() < 1e-9);
+        agents += c;
     }
-    let sys = rates.hourly(&system) * hours;
-    assert!((s.cost_by_namespace[SYSTEM] - sys).abs() < 1e-9);
-    assert!((s.cost_by_namespace[IDLE] - (s.cost_total - web - sys)).abs() < 1e-9);
+    assert_eq!(p.compiled.setup.daemonsets.len(), 2);
+    // (idle) is the rest, the node's reservations included.
+    assert!((s.cost_by_namespace[IDLE] - (s.cost_total - web - agents)).abs() < 1e-9);
     assert_adds_up(&s, &rec.attribution);
 }
 

@@ -149,6 +149,26 @@ fn launches_and_bills_at_the_spot_price_of_the_moment() {
         }
     }
     assert!(off_base >= 5, "only {off_base} launches at a moved price");
+    // The timeline's cost rate follows the prices: at every sample the Spot part equals the
+    // sum of the running nodes' prices of that hour, and it is back to 0 once they are gone.
+    for row in &rec.timeline {
+        let h = (row.time_ms / PRICE_STEP_MS) as usize;
+        let want: f64 = rec
+            .nodes
+            .iter()
+            .filter(|n| {
+                n.launched_ms <= row.time_ms && n.terminated_ms.is_none_or(|t| t > row.time_ms)
+            })
+            .map(|n| paths.iter().find(|(z, _)| *z == n.zone).unwrap().1[h])
+            .sum();
+        assert!(
+            (row.cost_per_hour_spot - want).abs() < 1e-9 && (row.cost_per_hour - want).abs() < 1e-9,
+            "at {} ms: spot rate {} / total {}, running nodes' prices {want}",
+            row.time_ms,
+            row.cost_per_hour_spot,
+            row.cost_per_hour
+        );
+    }
     // Billing: every node, the integral of its zone's price from launch to termination.
     assert_eq!(rec.nodes.len(), 10);
     for n in &rec.nodes {

@@ -733,6 +733,7 @@ impl Env {
     pub fn add_daemonset(&mut self, name: &str, p: Pod) {
         self.daemonsets.push(DaemonSetPod {
             name: sym(name),
+            namespace: sym("kube-system"),
             constraints: p.c,
             requests: p.requests,
         });
