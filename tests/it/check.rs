@@ -355,6 +355,8 @@ fn a_broken_baseline_exits_2_naming_the_file() {
         .remove("pending_p99");
     let mut bad_pools = good.clone();
     bad_pools["cost"]["by_nodepool"] = serde_json::json!({"default": "cheap"});
+    let mut negative = good.clone();
+    negative["cost"]["total"] = serde_json::json!(-5.0);
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "truncated.json",
@@ -373,6 +375,11 @@ fn a_broken_baseline_exits_2_naming_the_file() {
             "`cost.by_nodepool.default`",
         ),
         ("empty.json", String::new(), "not valid JSON"),
+        (
+            "negative.json",
+            negative.to_string(),
+            "`cost.total` is -5.0, expected an amount of 0 or more",
+        ),
     ];
     for (name, text, _) in &cases {
         std::fs::write(fx.path().join(name), text).unwrap();

@@ -748,6 +748,27 @@ fn k8s_bad_input_is_an_error_naming_file_line_and_field() {
     let o = karpsim(dir.path(), &["import", "k8s", "nope.json"]);
     assert_eq!(o.code, Some(2));
     assert!(o.stderr.contains("nope.json"), "{}", o.stderr);
+    // The trace and its templates in one file: refused before anything is written.
+    std::fs::copy(
+        repo("tests/fixtures/kubectl-pods.json"),
+        dir.path().join("pods.json"),
+    )
+    .unwrap();
+    let o = karpsim(
+        dir.path(),
+        &[
+            "import",
+            "k8s",
+            "pods.json",
+            "-o",
+            "same.csv",
+            "--templates",
+            "same.csv",
+        ],
+    );
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert!(o.stderr.contains("the same file as -o"), "{}", o.stderr);
+    assert!(!dir.path().join("same.csv").exists());
 }
 
 // `karpsim import` without a source is a usage error listing both; --help states the rules.
