@@ -641,26 +641,6 @@ fn output_path_ok(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, so readers see the old
-/// file or the new one, never half of one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .ok_or_else(|| std::io::Error::other(format!("`{}` is not a file name", path.display())))?;
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let r = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}
-
 /// Reads a baseline file's figures; the error names the file.
 pub fn read_baseline(path: &Path) -> Result<Figures, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -783,13 +763,13 @@ pub fn cmd_check(a: &CheckArgs) -> ExitCode {
         return fail(format!("writing {}: {e}", dir.display()));
     }
     if let (Some(path), Some(v)) = (&a.junit, &verdict)
-        && let Err(e) = write_atomic(path, junit(v).as_bytes())
+        && let Err(e) = crate::report::write_staged(path, junit(v).as_bytes())
     {
         return fail(format!("writing {}: {e}", path.display()));
     }
     if a.update_baseline {
         let written = std::fs::read(dir.join("summary.json"))
-            .and_then(|bytes| write_atomic(&a.baseline, &bytes));
+            .and_then(|bytes| crate::report::write_staged(&a.baseline, &bytes));
         if let Err(e) = written {
             return fail(format!(
                 "writing the baseline {}: {e}",

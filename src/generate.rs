@@ -23,7 +23,7 @@
 mod args;
 mod sample;
 
-pub(crate) use args::write_staged;
+pub(crate) use crate::report::write_staged;
 pub use args::{
     BatchArgs, BurstArgs, DiurnalArgs, GenerateArgs, GenerateOutcome, GeneratorCmd, OutputArgs,
     PodArgs, run_generate,

@@ -181,17 +181,7 @@ pub(crate) struct Staged {
 
 impl Staged {
     pub(crate) fn create(path: &Path) -> std::io::Result<Staged> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| std::io::Error::other("the path names no file"))?
-            .to_string_lossy()
-            .to_string();
-        std::fs::create_dir_all(&dir)?;
-        let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+        let tmp = crate::report::staging_file(path)?;
         let f = File::create(&tmp)?;
         Ok(Staged {
             tmp,

@@ -558,6 +558,32 @@ pub fn plot_links(per_variant: bool) -> String {
         .collect()
 }
 
+/// The hidden file next to `path` that a staged write goes through (its folder is created).
+pub(crate) fn staging_file(path: &Path) -> std::io::Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the path names no file"))?
+        .to_string_lossy()
+        .to_string();
+    fs::create_dir_all(&dir)?;
+    Ok(dir.join(format!(".{name}.partial-{}", std::process::id())))
+}
+
+/// Writes `bytes` to a hidden file next to `path` and renames it into place, so `path` is
+/// either the old file or the whole new one.
+pub(crate) fn write_staged(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = staging_file(path)?;
+    let r = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

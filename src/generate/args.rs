@@ -341,7 +341,7 @@ pub fn run_generate(a: &GenerateArgs) -> Result<GenerateOutcome, Vec<String>> {
     let written = match out {
         None => None,
         Some(path) => {
-            write_staged(path, &csv)
+            crate::report::write_staged(path, &csv)
                 .map_err(|e| vec![format!("writing {}: {e}", path.display())])?;
             csv.clear();
             Some(path.to_path_buf())
@@ -353,25 +353,4 @@ pub fn run_generate(a: &GenerateArgs) -> Result<GenerateOutcome, Vec<String>> {
         written,
         csv,
     })
-}
-
-/// Writes `bytes` to a hidden file next to `path` and renames it into place, so `path` is
-/// either the old file or the whole new one.
-pub(crate) fn write_staged(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?
-        .to_string_lossy()
-        .to_string();
-    std::fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let r = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
 }
