@@ -616,8 +616,10 @@ impl Engine<'_> {
         })
     }
 
-    /// Moved or deleting pods needing `left` of new capacity cannot make a command: no
-    /// instance type holds them with an available offering its NodePool allows for less than
+    /// Pods needing `left` of new capacity in the one NodeClaim a command may have (moved or
+    /// deleting pods left over, pending pods that surely get a NodeClaim) cannot make a
+    /// command: no instance type holds them with an available offering its NodePool allows for
+    /// less than
     /// the candidates cost, or the candidates are all Spot, a Spot replacement is possible,
     /// and Spot-to-Spot is off.
     fn leftovers_hopeless(&mut self, cands: &[usize], left: &Resources) -> bool {
