@@ -619,9 +619,8 @@ impl Engine<'_> {
     /// Pods needing `left` of new capacity in the one NodeClaim a command may have (moved or
     /// deleting pods left over, pending pods that surely get a NodeClaim) cannot make a
     /// command: no instance type holds them with an available offering its NodePool allows for
-    /// less than
-    /// the candidates cost, or the candidates are all Spot, a Spot replacement is possible,
-    /// and Spot-to-Spot is off.
+    /// less than the candidates cost, or the candidates are all Spot, a Spot replacement is
+    /// possible, and Spot-to-Spot is off.
     fn leftovers_hopeless(&mut self, cands: &[usize], left: &Resources) -> bool {
         if self.spot_to_spot_only(cands) {
             return true;
