@@ -436,24 +436,22 @@ impl Engine<'_> {
         for c in cands {
             self.refresh_plan(*c);
         }
-        let Some((_, base, true)) = &self.fast_base else {
-            return Fast::Unknown;
+        let base_len = match &self.fast_base {
+            Some((_, base, true)) => base.len(),
+            _ => return Fast::Unknown,
         };
-        // The candidates' pods must be plain too; count them for the simulation's cost. Spot
-        // candidates without Spot-to-Spot can only be deleted: a moved pod that no other node
-        // holds even before anything is placed ends the candidate (from the per-shape counts,
-        // without a replay), once every pod is known to be plain.
-        let spot_only = self.spot_to_spot_only(cands);
-        let own: Vec<usize> = if spot_only {
-            cands
-                .iter()
-                .filter_map(|c| self.fit.leaf_of.get(c).copied())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // The candidates' pods must be plain too; count them for the simulation's cost. A
+        // moved pod that no other node holds even before anything is placed (from the
+        // per-shape counts, without a replay) is surely left over, so the one NodeClaim a
+        // command may have must hold at least it: when no cheaper instance type can (or, for
+        // Spot candidates without Spot-to-Spot, when any NodeClaim is needed), the candidate
+        // ends here, once every pod is known to be plain.
+        let own: Vec<usize> = cands
+            .iter()
+            .filter_map(|c| self.fit.leaf_of.get(c).copied())
+            .collect();
         let mut moved = 0usize;
-        let mut stranded = false;
+        let mut stranded: Option<Resources> = None;
         for c in cands {
             let Some(plan) = self.node_plans[*c].as_ref() else {
                 return Fast::Unknown;
@@ -462,18 +460,27 @@ impl Engine<'_> {
                 return Fast::Unknown;
             }
             moved += plan.items.len();
-            if spot_only && !stranded {
-                stranded = plan.items.iter().any(|it| {
-                    it.constraints.tolerations.is_empty()
-                        && self.fit.held_elsewhere(&it.requests, true, &own) == Some(false)
-                });
+            if stranded.is_none() {
+                stranded = plan
+                    .items
+                    .iter()
+                    .find(|it| {
+                        it.constraints.tolerations.is_empty()
+                            && self.fit.held_elsewhere(&it.requests, true, &own) == Some(false)
+                    })
+                    .map(|it| it.requests);
             }
         }
-        let cost = 5 + (base.len() + moved) as u64;
-        if stranded {
+        let cost = 5 + (base_len + moved) as u64;
+        if let Some(req) = stranded
+            && self.leftovers_hopeless(cands, &req)
+        {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
+        let Some((_, base, true)) = &self.fast_base else {
+            return Fast::Unknown;
+        };
         // The moved pods in queue order: one candidate's are cached so; several are merged.
         let merged: Vec<PlanItem>;
         let mine: &[PlanItem] = if let [c] = cands {
