@@ -49,9 +49,9 @@ pub use karpenter::{
 };
 pub use pod::{
     Affinity, Container, ContainerPort, DaemonSet, NodeAffinity, NodeInclusionPolicy,
-    NodeSelectorTerm, PodAffinity, PodAffinityTerm, PodDisruptionBudget, PodSpec, PodTemplate,
-    PreferredSchedulingTerm, Protocol, TopologySpreadConstraint, UnhealthyPodEvictionPolicy,
-    WeightedPodAffinityTerm, WhenUnsatisfiable,
+    NodeSelectorTerm, PODSPEC_FIELDS, PodAffinity, PodAffinityTerm, PodDisruptionBudget, PodSpec,
+    PodTemplate, PreferredSchedulingTerm, Protocol, TopologySpreadConstraint,
+    UnhealthyPodEvictionPolicy, WeightedPodAffinityTerm, WhenUnsatisfiable,
 };
 pub use scenario::{
     CapacityType, CatalogPaths, Change, ChangeState, ExistingNodes, FEATURE_GATES,

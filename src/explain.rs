@@ -517,22 +517,8 @@ fn read_nodes(
         .headers()
         .map_err(|e| format!("{}: {e}", path.display()))?
         .clone();
-    let c = columns(
-        path,
-        &h,
-        &[
-            "node",
-            "nodepool",
-            "instance_type",
-            "zone",
-            "capacity_type",
-            "price_per_hour",
-            "launched_at",
-            "ready_at",
-            "terminated_at",
-            "termination_reason",
-        ],
-    )?;
+    // Every column but `cost`, at the indexes the report writes them.
+    let c = columns(path, &h, &crate::report::NODES_COLUMNS[..10])?;
     let mut out = BTreeMap::new();
     let (mut alive_lo, mut alive_hi) = (0, 0);
     for (i, rec) in r.records().enumerate() {

@@ -61,6 +61,21 @@ pub const REPORT_FILES: &[&str] = &[
     "report.html",
 ];
 
+/// `nodes.csv`'s columns (contract section 5), in order.
+pub const NODES_COLUMNS: [&str; 11] = [
+    "node",
+    "nodepool",
+    "instance_type",
+    "zone",
+    "capacity_type",
+    "price_per_hour",
+    "launched_at",
+    "ready_at",
+    "terminated_at",
+    "termination_reason",
+    "cost",
+];
+
 /// Gives an output folder without a final name (`.`, `..`, `a/..`) its real path.
 fn resolve_out(dir: &Path) -> std::io::Result<PathBuf> {
     if dir.file_name().is_some() {
@@ -221,19 +236,7 @@ impl FileRecorder {
                 self.staging.join("nodes.csv"),
             )?));
             nodes
-                .write_record([
-                    "node",
-                    "nodepool",
-                    "instance_type",
-                    "zone",
-                    "capacity_type",
-                    "price_per_hour",
-                    "launched_at",
-                    "ready_at",
-                    "terminated_at",
-                    "termination_reason",
-                    "cost",
-                ])
+                .write_record(NODES_COLUMNS)
                 .map_err(std::io::Error::other)?;
             for n in &self.nodes {
                 nodes

@@ -42,20 +42,14 @@ const HASH_ALPHABET: &str = "bcdfghjklmnpqrstvwxz2456789";
 const DEFAULT_GRACE_SECONDS: i64 = 30;
 /// Requests a trace row can carry.
 const ROW_RESOURCES: [&str; 3] = ["cpu", "memory", "nvidia.com/gpu"];
-/// `PodSpec` fields a template keeps.
-const TEMPLATE_SPEC_FIELDS: [&str; 11] = [
-    "initContainers",
-    "overhead",
-    "nodeSelector",
-    "affinity",
-    "tolerations",
-    "topologySpreadConstraints",
-    "priorityClassName",
-    "priority",
-    "terminationGracePeriodSeconds",
-    "hostNetwork",
-    "resources",
-];
+/// `PodSpec` fields a template keeps besides `containers` (handled on its own): every field the
+/// template parser reads but `nodeName`, which a replay must not pin.
+fn template_spec_fields() -> impl Iterator<Item = &'static str> {
+    crate::config::PODSPEC_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| !matches!(*f, "containers" | "nodeName"))
+}
 
 /// One pod kept for the trace.
 struct Row {
@@ -603,7 +597,7 @@ fn template_spec(spec: &Value) -> Value {
             Value::Sequence(cs.iter().map(|c| container(c, false)).collect()),
         );
     }
-    for k in TEMPLATE_SPEC_FIELDS {
+    for k in template_spec_fields() {
         let Some(v) = spec.get(k).filter(|v| !v.is_null()) else {
             continue;
         };
