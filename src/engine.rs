@@ -475,6 +475,8 @@ struct Node {
     used: Resources,
     ds_overhead: Resources,
     pods: Vec<u32>,
+    /// Counts the changes to `pods` (a consolidation plan made at a version stays valid).
+    pods_version: u64,
     host_ports: Vec<HostPort>,
     /// Planned claim data kept until launch.
     plan: Option<Box<crate::scheduler::PlannedClaim>>,
@@ -550,6 +552,7 @@ impl Node {
             used: Resources::ZERO,
             ds_overhead: Resources::ZERO,
             pods: Vec::new(),
+            pods_version: 0,
             host_ports: Vec::new(),
             plan: None,
             ready_at_ms: 0,
@@ -1906,6 +1909,7 @@ impl<'a> Engine<'a> {
         let n = &mut self.nodes[node];
         n.used.add_assign(&req);
         n.pods.push(id);
+        n.pods_version += 1;
         n.host_ports.extend(ports);
         n.touch_pod_event(now);
         n.movable += u32::from(movable);
@@ -1957,6 +1961,7 @@ impl<'a> Engine<'a> {
         n.used.sub_assign(&req);
         if let Some(k) = n.pods.iter().position(|x| *x == id) {
             n.pods.swap_remove(k);
+            n.pods_version += 1;
         }
         for hp in &ports {
             if let Some(i) = n.host_ports.iter().position(|x| x == hp) {

@@ -7,6 +7,7 @@
 //! multi-node binary search with the same-type filter, the 15 s validation, and the command
 //! queue (replacement first, candidates deleted once it is initialized, rollback on failure).
 
+use super::fit::Among;
 use super::{Engine, Ev, NodeState, secs};
 use crate::disruption::budgets::Reason;
 use crate::labels::{self, Sym};
@@ -73,16 +74,19 @@ pub struct PlanItem {
     kind: u8,
     created: u64,
     id: u32,
+    /// The requests' number in the first-fit index ([`super::fit::FitIndex::intern`]).
+    shape: u32,
 }
 
 impl PlanItem {
-    fn of(p: &PodInfo, kind: u8) -> PlanItem {
+    fn of(p: &PodInfo, kind: u8, shape: u32) -> PlanItem {
         PlanItem {
             requests: p.requests,
             constraints: p.constraints.clone(),
             kind,
             created: p.created,
             id: p.id,
+            shape,
         }
     }
 
@@ -100,19 +104,39 @@ impl PlanItem {
 /// node's pod list is the same.
 #[derive(Debug, Default)]
 pub struct NodePlan {
-    ids: Vec<u32>,
+    /// The node's `pods_version` the plan was made at.
+    version: u64,
     items: Vec<PlanItem>,
+    /// The distinct requests of its pods without tolerations, in queue order of first
+    /// appearance: (shape, requests, how many pods).
+    shapes: Vec<(u32, Resources, u32)>,
     /// Every pod is plain (its placement depends only on resources and taints).
     plain: bool,
 }
 
 /// Per template of a view, each candidate instance type's cheapest offering the NodePool
 /// allows and the market has now, with its DaemonSet overhead and allocatable, cheapest first:
-/// what [`Engine::leftovers_hopeless`] asks, kept while the market and the view are the same.
+/// what [`CheapTypes::hopeless`] asks, kept while the market and the view are the same.
 #[derive(Debug)]
 pub struct CheapTypes {
     key: (u64, usize, usize),
     per_template: Vec<Vec<(f64, Resources, Resources)>>,
+}
+
+impl CheapTypes {
+    /// Pods needing `left` of new capacity in the one NodeClaim a command may have (moved or
+    /// deleting pods left over, pending pods that surely get a NodeClaim) cannot make a
+    /// command for candidates costing `source`: no instance type holds them with an available
+    /// offering its NodePool allows for less. (The caller adds the Spot-to-Spot case: all
+    /// candidates Spot, a Spot replacement possible, the gate off.)
+    fn hopeless(&self, source: f64, left: &Resources) -> bool {
+        !self.per_template.iter().any(|types| {
+            types
+                .iter()
+                .take_while(|(p, _, _)| *p < source)
+                .any(|(_, overhead, alloc)| left.fits_with(overhead, alloc))
+        })
+    }
 }
 
 /// What [`Engine::fast_simulate`] found.
@@ -226,7 +250,7 @@ impl Engine<'_> {
             return false;
         }
         // A pod that a PodDisruptionBudget would not let go blocks the node.
-        !n.pods.iter().any(|p| self.pdb_blocks(*p))
+        self.setup.pdbs.is_empty() || !n.pods.iter().any(|p| self.pdb_blocks(*p))
     }
 
     /// Candidates by SavingsRatio (price / RDC) descending, ties by name.
@@ -419,14 +443,16 @@ impl Engine<'_> {
             for (_, _, id) in &self.pending {
                 if let Some(p) = self.pods.get(id) {
                     all_plain &= plain(&p.arrival.info);
-                    base.push(PlanItem::of(&p.arrival.info, 0));
+                    let shape = self.fit.intern(&p.arrival.info.requests);
+                    base.push(PlanItem::of(&p.arrival.info, 0, shape));
                 }
             }
             for i in &self.disrupting {
                 for pid in &self.nodes[*i].pods {
                     if let Some(p) = self.pods.get(pid) {
                         all_plain &= plain(&p.arrival.info);
-                        base.push(PlanItem::of(&p.arrival.info, 2));
+                        let shape = self.fit.intern(&p.arrival.info.requests);
+                        base.push(PlanItem::of(&p.arrival.info, 2, shape));
                     }
                 }
             }
@@ -441,17 +467,18 @@ impl Engine<'_> {
             _ => return Fast::Unknown,
         };
         // The candidates' pods must be plain too; count them for the simulation's cost. A
-        // moved pod that no other node holds even before anything is placed (from the
-        // per-shape counts, without a replay) is surely left over, so the one NodeClaim a
-        // command may have must hold at least it: when no cheaper instance type can (or, for
-        // Spot candidates without Spot-to-Spot, when any NodeClaim is needed), the candidate
-        // ends here, once every pod is known to be plain.
+        // moved pod that no other initialized node outside its window holds even before
+        // anything is placed (from the per-shape counts, without a replay) either reaches an
+        // uninitialized node, which fails the simulation, or is left over; so, unless the
+        // simulation fails anyway, the one NodeClaim a command may have must hold all such
+        // pods: when no cheaper instance type can (or, for Spot candidates without
+        // Spot-to-Spot, when any NodeClaim is needed), the candidate ends here, once every
+        // pod is known to be plain.
         let own: Vec<usize> = cands
             .iter()
             .filter_map(|c| self.fit.leaf_of.get(c).copied())
             .collect();
         let mut moved = 0usize;
-        let mut stranded: Option<Resources> = None;
         for c in cands {
             let Some(plan) = self.node_plans[*c].as_ref() else {
                 return Fast::Unknown;
@@ -460,23 +487,31 @@ impl Engine<'_> {
                 return Fast::Unknown;
             }
             moved += plan.items.len();
-            if stranded.is_none() {
-                stranded = plan
-                    .items
-                    .iter()
-                    .find(|it| {
-                        it.constraints.tolerations.is_empty()
-                            && self.fit.held_elsewhere(&it.requests, true, &own) == Some(false)
-                    })
-                    .map(|it| it.requests);
-            }
         }
         let cost = 5 + (base_len + moved) as u64;
-        if let Some(req) = stranded
-            && self.leftovers_hopeless(cands, &req)
-        {
-            *cost_ms += cost;
-            return Fast::NoCommand;
+        self.ensure_cheap_types();
+        let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+        let s2s_only = self.spot_to_spot_only(cands);
+        let hopeless = |cheap: &Option<CheapTypes>, left: &Resources| {
+            s2s_only || cheap.as_ref().is_some_and(|c| c.hopeless(source, left))
+        };
+        // What such pods need only grows as more are found: stop at the first hopeless sum.
+        let mut stranded = Resources::ZERO;
+        for c in cands {
+            let Some(plan) = self.node_plans[*c].as_ref() else {
+                continue;
+            };
+            for (shape, req, count) in &plan.shapes {
+                if self.fit.held_elsewhere(*shape, req, Among::WarmReady, &own) == Some(false) {
+                    for _ in 0..*count {
+                        stranded.add_assign(req);
+                    }
+                    if hopeless(&self.cheap_types, &stranded) {
+                        *cost_ms += cost;
+                        return Fast::NoCommand;
+                    }
+                }
+            }
         }
         let Some((_, base, true)) = &self.fast_base else {
             return Fast::Unknown;
@@ -509,7 +544,9 @@ impl Engine<'_> {
         let mut moved_left = false;
         let mut pending_left: Vec<(Resources, Vec<crate::model::Toleration>)> = Vec::new();
         let mut moved_to_uninitialized = false;
-        // Both lists are in queue order: replay their merge.
+        let mut gave_up = false;
+        // Both lists are in queue order: replay their merge. Moved pods left over only add to
+        // what the one new NodeClaim must hold: once no cheaper type could, the replay ends.
         let (mut i, mut j) = (0, 0);
         while i < base.len() || j < mine.len() {
             let item = if j >= mine.len()
@@ -523,7 +560,7 @@ impl Engine<'_> {
                 &mine[j - 1]
             };
             let (req, tol, kind) = (&item.requests, &item.constraints.tolerations, item.kind);
-            match self.fit.first_fit(req, tol, kind == 1) {
+            match self.fit.first_fit(item.shape, req, tol, kind == 1) {
                 Some(k) => {
                     if kind == 1 && !self.fit.leaves[k].initialized {
                         moved_to_uninitialized = true;
@@ -539,12 +576,16 @@ impl Engine<'_> {
                     } else {
                         moved_left = true;
                         left.add_assign(req);
+                        if hopeless(&self.cheap_types, &left) {
+                            gave_up = true;
+                            break;
+                        }
                     }
                 }
             }
         }
         self.fit.undo();
-        if moved_to_uninitialized {
+        if moved_to_uninitialized || gave_up {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
@@ -562,7 +603,7 @@ impl Engine<'_> {
                 }
             }
         }
-        if claimed && self.leftovers_hopeless(cands, &left) {
+        if claimed && hopeless(&self.cheap_types, &left) {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
@@ -577,23 +618,39 @@ impl Engine<'_> {
         if self.node_plans.len() <= c {
             self.node_plans.resize_with(c + 1, || None);
         }
+        let version = self.nodes[c].pods_version;
         if self.node_plans[c]
             .as_ref()
-            .is_some_and(|p| p.ids == self.nodes[c].pods)
+            .is_some_and(|p| p.version == version)
         {
             return;
         }
-        let ids = self.nodes[c].pods.clone();
-        let mut items = Vec::with_capacity(ids.len());
+        let mut items = Vec::with_capacity(self.nodes[c].pods.len());
         let mut plain = true;
-        for pid in &ids {
+        for pid in &self.nodes[c].pods {
             if let Some(p) = self.pods.get(pid) {
                 plain &= super::kube_equivalent(&p.arrival.info.constraints);
-                items.push(PlanItem::of(&p.arrival.info, 1));
+                let shape = self.fit.intern(&p.arrival.info.requests);
+                items.push(PlanItem::of(&p.arrival.info, 1, shape));
             }
         }
         items.sort_by(PlanItem::queue_order);
-        self.node_plans[c] = Some(NodePlan { ids, items, plain });
+        let mut shapes: Vec<(u32, Resources, u32)> = Vec::new();
+        for it in items
+            .iter()
+            .filter(|it| it.constraints.tolerations.is_empty())
+        {
+            match shapes.iter_mut().find(|s| s.0 == it.shape) {
+                Some(s) => s.2 += 1,
+                None => shapes.push((it.shape, it.requests, 1)),
+            }
+        }
+        self.node_plans[c] = Some(NodePlan {
+            version,
+            items,
+            shapes,
+            plain,
+        });
     }
 
     /// All candidates are Spot, every NodePool may launch Spot and Spot-to-Spot is off: a
@@ -623,55 +680,40 @@ impl Engine<'_> {
         })
     }
 
-    /// Pods needing `left` of new capacity in the one NodeClaim a command may have (moved or
-    /// deleting pods left over, pending pods that surely get a NodeClaim) cannot make a
-    /// command: no instance type holds them with an available offering its NodePool allows for
-    /// less than the candidates cost, or the candidates are all Spot, a Spot replacement is
-    /// possible, and Spot-to-Spot is off.
-    fn leftovers_hopeless(&mut self, cands: &[usize], left: &Resources) -> bool {
-        if self.spot_to_spot_only(cands) {
-            return true;
-        }
-        let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
+    /// Brings the per-template cheapest-offering tables ([`CheapTypes`]) up to date with the
+    /// market and the view.
+    fn ensure_cheap_types(&mut self) {
         let templates = self.templates();
         let key = (
             self.market.version,
             templates.as_ptr() as usize,
             templates.len(),
         );
-        if self.cheap_types.as_ref().is_none_or(|c| c.key != key) {
-            let per_template = templates
-                .iter()
-                .map(|t| {
-                    let mut v: Vec<(f64, Resources, Resources)> = t
-                        .candidates
-                        .iter()
-                        .filter_map(|i| {
-                            let it = &t.instance_types[*i as usize];
-                            let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
-                            it.offerings
-                                .iter()
-                                .filter(|o| it.offering_ok(o, &t.requirements, &self.market))
-                                .map(|o| self.market.price(it.name, o))
-                                .min_by(f64::total_cmp)
-                                .map(|p| (p, g.overhead, it.allocatable))
-                        })
-                        .collect();
-                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-                    v
-                })
-                .collect();
-            self.cheap_types = Some(CheapTypes { key, per_template });
+        if self.cheap_types.as_ref().is_some_and(|c| c.key == key) {
+            return;
         }
-        let Some(cheap) = self.cheap_types.as_ref() else {
-            return false;
-        };
-        !cheap.per_template.iter().any(|types| {
-            types
-                .iter()
-                .take_while(|(p, _, _)| *p < source)
-                .any(|(_, overhead, alloc)| left.fits_with(overhead, alloc))
-        })
+        let per_template = templates
+            .iter()
+            .map(|t| {
+                let mut v: Vec<(f64, Resources, Resources)> = t
+                    .candidates
+                    .iter()
+                    .filter_map(|i| {
+                        let it = &t.instance_types[*i as usize];
+                        let g = &t.daemon_groups[t.it_group[*i as usize] as usize];
+                        it.offerings
+                            .iter()
+                            .filter(|o| it.offering_ok(o, &t.requirements, &self.market))
+                            .map(|o| self.market.price(it.name, o))
+                            .min_by(f64::total_cmp)
+                            .map(|p| (p, g.overhead, it.allocatable))
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                v
+            })
+            .collect();
+        self.cheap_types = Some(CheapTypes { key, per_template });
     }
 
     /// The consolidation decision for `cands` (`computeConsolidation`).
@@ -989,9 +1031,18 @@ impl Engine<'_> {
             left[t] -= 1;
         }
         let mut cost = 0;
-        let fresh = self
-            .simulate_removal(&cmd.cands, &mut cost)
-            .ok_or("scheduling: a pod no longer fits")?;
+        // The first-fit replay answers exactly when it runs the simulation itself; its
+        // shortcuts say only that no command follows, not why, which the record names.
+        let fast = if self.setup.consolidation_precheck {
+            self.fast_simulate(&cmd.cands, &mut cost)
+        } else {
+            Fast::Unknown
+        };
+        let fresh = match fast {
+            Fast::Sim(r) => r,
+            Fast::NoCommand | Fast::Unknown => self.simulate_removal(&cmd.cands, &mut cost),
+        }
+        .ok_or("scheduling: a pod no longer fits")?;
         match &cmd.kind {
             Kind::Delete if fresh.is_empty() => Ok(()),
             Kind::Replace(r) if fresh.len() == 1 => {

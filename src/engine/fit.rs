@@ -90,24 +90,54 @@ pub struct FitIndex {
     log: Vec<Logged>,
     /// Requests with a bit in the masks (pods without tolerations), at most [`MAX_SHAPES`].
     shapes: Vec<Resources>,
-    /// A fingerprint of each shape, compared before the shape itself.
-    shape_keys: Vec<u64>,
+    /// Every request seen in the run, numbered once ([`FitIndex::intern`]); kept across builds.
+    interned: rustc_hash::FxHashMap<Resources, u32>,
+    /// Per interned request, this build's bit + 1 (0: not asked yet; [`NO_BIT`]: none left).
+    bit_of: Vec<u8>,
+    /// The interned number of each shape with a bit.
+    shape_ids: Vec<u32>,
+    /// The bits asked about since the build.
+    asked: u64,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
-    /// Per shape: how many leaves hold it (all leaves; leaves outside their window).
+    /// Per shape: how many leaves hold it (all leaves; leaves outside their window; those
+    /// of them that are initialized).
     count_all: Vec<u32>,
     count_warm: Vec<u32>,
+    count_ready: Vec<u32>,
+}
+
+/// Which leaves [`FitIndex::held_elsewhere`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Among {
+    /// Every leaf (a pending pod).
+    All,
+    /// Leaves outside their consolidateAfter window (a moved pod).
+    Warm,
+    /// Initialized leaves outside their window (where a moved pod may land without failing
+    /// the simulation).
+    WarmReady,
 }
 
 fn dims(r: &Resources) -> [i64; DIMS] {
     [r.0[0], r.0[1], r.0[2]]
 }
 
-/// A cheap 64-bit mix of every quantity of `r` (equal requests, equal fingerprints).
-fn fingerprint(r: &Resources) -> u64 {
-    r.0.iter().fold(0u64, |h, q| {
-        (h.rotate_left(5) ^ (*q as u64)).wrapping_mul(0x517c_c1b7_2722_0a95)
-    })
+/// [`FitIndex::bit_of`]'s mark of a request asked after every bit was taken.
+const NO_BIT: u8 = u8::MAX;
+
+/// Per-shape counts after a leaf's bits went from `was` to `now`.
+fn recount(counts: &mut [u32], was: u64, now: u64) {
+    let mut bits = was ^ now;
+    while bits != 0 {
+        let b = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        if now & (1 << b) != 0 {
+            counts[b] += 1;
+        } else {
+            counts[b] -= 1;
+        }
+    }
 }
 
 fn max3(a: [i64; DIMS], b: [i64; DIMS]) -> [i64; DIMS] {
@@ -119,8 +149,30 @@ fn covers(agg: [i64; DIMS], req: [i64; DIMS]) -> bool {
 }
 
 impl FitIndex {
-    /// Builds the index over `leaves` (in pass order) for `key`.
+    /// Builds the index over `leaves` (in pass order) for `key`. The requests asked about
+    /// since the last build keep their bits, registered in the same pass over the leaves (a
+    /// pass asks about the same few shapes as the one before).
     pub fn build(&mut self, key: (u64, u64, u64), leaves: Vec<Leaf>) {
+        let kept: Vec<(u32, Resources)> = (0..self.shapes.len())
+            .filter(|b| self.asked & (1u64 << b) != 0)
+            .map(|b| (self.shape_ids[b], self.shapes[b]))
+            .collect();
+        self.bit_of.clear();
+        self.shapes.clear();
+        self.shape_ids.clear();
+        self.asked = 0;
+        for (id, req) in kept {
+            let id = id as usize;
+            if self.bit_of.len() <= id {
+                self.bit_of.resize(id + 1, 0);
+            }
+            self.bit_of[id] = self.shapes.len() as u8 + 1;
+            self.shapes.push(req);
+            self.shape_ids.push(id as u32);
+        }
+        self.count_all = vec![0; MAX_SHAPES];
+        self.count_warm = vec![0; MAX_SHAPES];
+        self.count_ready = vec![0; MAX_SHAPES];
         let size = leaves.len().next_power_of_two().max(1);
         self.size = size;
         self.tree = vec![EMPTY; 2 * size];
@@ -129,30 +181,41 @@ impl FitIndex {
             .enumerate()
             .map(|(k, l)| (l.node, k))
             .collect();
-        for (k, l) in leaves.iter().enumerate() {
-            if !l.excluded {
-                let d = dims(&l.free);
-                self.tree[size + k] = Agg {
-                    all: d,
-                    warm: if l.cooling { NONE } else { d },
-                    mask_all: 0,
-                    mask_warm: 0,
-                };
-            }
-        }
-        for v in (1..size).rev() {
-            self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
-        }
         self.untainted = leaves
             .iter()
             .map(|l| untolerated(&l.taints, &[]).is_none())
             .collect();
+        for (k, l) in leaves.iter().enumerate() {
+            if l.excluded {
+                continue;
+            }
+            let d = dims(&l.free);
+            let mut mask = 0u64;
+            if self.untainted[k] {
+                for (b, req) in self.shapes.iter().enumerate() {
+                    if req.fits(&l.free) {
+                        mask |= 1 << b;
+                    }
+                }
+            }
+            let warm = if l.cooling { 0 } else { mask };
+            recount(&mut self.count_all, 0, mask);
+            recount(&mut self.count_warm, 0, warm);
+            if l.initialized {
+                recount(&mut self.count_ready, 0, warm);
+            }
+            self.tree[size + k] = Agg {
+                all: d,
+                warm: if l.cooling { NONE } else { d },
+                mask_all: mask,
+                mask_warm: warm,
+            };
+        }
+        for v in (1..size).rev() {
+            self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
+        }
         self.leaves = leaves;
         self.log.clear();
-        self.shapes.clear();
-        self.shape_keys.clear();
-        self.count_all = vec![0; MAX_SHAPES];
-        self.count_warm = vec![0; MAX_SHAPES];
         self.key = Some(key);
     }
 
@@ -160,20 +223,10 @@ impl FitIndex {
     fn set_leaf(&mut self, k: usize, agg: Agg) {
         let mut v = self.size + k;
         let old = self.tree[v];
-        for (counts, was, now) in [
-            (&mut self.count_all, old.mask_all, agg.mask_all),
-            (&mut self.count_warm, old.mask_warm, agg.mask_warm),
-        ] {
-            let mut bits = was ^ now;
-            while bits != 0 {
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if now & (1 << b) != 0 {
-                    counts[b] += 1;
-                } else {
-                    counts[b] -= 1;
-                }
-            }
+        recount(&mut self.count_all, old.mask_all, agg.mask_all);
+        recount(&mut self.count_warm, old.mask_warm, agg.mask_warm);
+        if self.leaves[k].initialized {
+            recount(&mut self.count_ready, old.mask_warm, agg.mask_warm);
         }
         self.tree[v] = agg;
         while v > 1 {
@@ -197,24 +250,36 @@ impl FitIndex {
         }
     }
 
-    /// The bit of `req`, registering it (one pass over the leaves) while bits are left.
-    fn shape(&mut self, req: &Resources) -> Option<u32> {
-        // A pass sees few shapes: a scan of fingerprints, then the shape itself.
-        let key = fingerprint(req);
-        if let Some(b) = self
-            .shape_keys
-            .iter()
-            .zip(&self.shapes)
-            .position(|(k, s)| *k == key && s == req)
-        {
-            return Some(b as u32);
+    /// The run-wide number of request `req` (the same number for equal requests).
+    pub fn intern(&mut self, req: &Resources) -> u32 {
+        let next = self.interned.len() as u32;
+        *self.interned.entry(*req).or_insert(next)
+    }
+
+    /// The bit of interned request `id` (= `req`), registering it (one pass over the leaves)
+    /// while bits are left.
+    fn shape(&mut self, id: u32, req: &Resources) -> Option<u32> {
+        let id = id as usize;
+        if self.bit_of.len() <= id {
+            self.bit_of.resize(id + 1, 0);
+        }
+        match self.bit_of[id] {
+            0 => {}
+            NO_BIT => return None,
+            b => {
+                self.asked |= 1 << (b - 1);
+                return Some(u32::from(b) - 1);
+            }
         }
         if self.shapes.len() >= MAX_SHAPES {
+            self.bit_of[id] = NO_BIT;
             return None;
         }
+        self.bit_of[id] = self.shapes.len() as u8 + 1;
         let b = self.shapes.len() as u32;
+        self.asked |= 1 << b;
         self.shapes.push(*req);
-        self.shape_keys.push(key);
+        self.shape_ids.push(id as u32);
         for k in 0..self.leaves.len() {
             let l = &self.leaves[k];
             if !l.excluded && self.untainted[k] && req.fits(&l.free) {
@@ -224,6 +289,9 @@ impl FitIndex {
                 if !l.cooling {
                     a.mask_warm |= 1 << b;
                     self.count_warm[b as usize] += 1;
+                    if l.initialized {
+                        self.count_ready[b as usize] += 1;
+                    }
                 }
             }
         }
@@ -294,35 +362,43 @@ impl FitIndex {
         }
     }
 
-    /// For a pod without tolerations: whether some leaf other than `except` holds `req` (when
-    /// `moving`, outside its window), counted without walking the tree. `None` when `req`
-    /// gets no shape bit.
+    /// For a pod without tolerations: whether some leaf of `among` other than `except` holds
+    /// `req` (interned as `id`), counted without walking the tree. `None` when `req` gets no
+    /// shape bit.
     pub fn held_elsewhere(
         &mut self,
+        id: u32,
         req: &Resources,
-        moving: bool,
+        among: Among,
         except: &[usize],
     ) -> Option<bool> {
-        let b = self.shape(req)? as usize;
-        let count = if moving {
-            self.count_warm[b]
-        } else {
-            self.count_all[b]
+        let b = self.shape(id, req)? as usize;
+        let count = match among {
+            Among::All => self.count_all[b],
+            Among::Warm => self.count_warm[b],
+            Among::WarmReady => self.count_ready[b],
         };
         let own = except
             .iter()
             .filter(|k| {
                 let a = &self.tree[self.size + **k];
-                (if moving { a.mask_warm } else { a.mask_all }) & (1 << b) != 0
+                let mask = match among {
+                    Among::All => a.mask_all,
+                    Among::Warm => a.mask_warm,
+                    Among::WarmReady if self.leaves[**k].initialized => a.mask_warm,
+                    Among::WarmReady => 0,
+                };
+                mask & (1 << b) != 0
             })
             .count() as u32;
         Some(count > own)
     }
 
-    /// The first leaf, in pass order, that holds `req`, whose taints `tolerations` tolerate,
-    /// and that is not cooling when `moving`.
+    /// The first leaf, in pass order, that holds `req` (interned as `id`), whose taints
+    /// `tolerations` tolerate, and that is not cooling when `moving`.
     pub fn first_fit(
         &mut self,
+        id: u32,
         req: &Resources,
         tolerations: &[Toleration],
         moving: bool,
@@ -331,7 +407,7 @@ impl FitIndex {
             return None;
         }
         if tolerations.is_empty()
-            && let Some(b) = self.shape(req)
+            && let Some(b) = self.shape(id, req)
         {
             let bit = 1u64 << b;
             let has = |a: &Agg| (if moving { a.mask_warm } else { a.mask_all }) & bit != 0;
@@ -416,7 +492,7 @@ mod tests {
         /// over the nodes in order, and undo restores every answer.
         #[test]
         fn tree_first_fit_equals_the_linear_walk(
-            nodes in prop::collection::vec((0i64..8, 0i64..8, 0i64..4, any::<bool>(), any::<bool>()), 0..40),
+            nodes in prop::collection::vec((0i64..8, 0i64..8, 0i64..4, any::<bool>(), any::<bool>(), any::<bool>()), 0..40),
             ops in prop::collection::vec((0i64..6, 0i64..6, 0i64..3, any::<bool>(), 0usize..40), 0..60),
             walk in any::<bool>(),
         ) {
@@ -430,12 +506,12 @@ mod tests {
             let leaves: Vec<Leaf> = nodes
                 .iter()
                 .enumerate()
-                .map(|(i, (c, m, p, cooling, excluded))| Leaf {
+                .map(|(i, (c, m, p, cooling, excluded, initialized))| Leaf {
                     node: i,
                     free: res(*c, *m, *p),
                     taints: Vec::new(),
                     cooling: *cooling,
-                    initialized: true,
+                    initialized: *initialized,
                     excluded: *excluded,
                 })
                 .collect();
@@ -443,23 +519,42 @@ mod tests {
             ix.build((0, 0, 0), leaves.clone());
             let before: Vec<Option<usize>> = ops
                 .iter()
-                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &tol, *mv))
+                .map(|(c, m, p, mv, _)| {
+                    let r = res(*c, *m, *p);
+                    let id = ix.intern(&r);
+                    ix.first_fit(id, &r, &tol, *mv)
+                })
                 .collect();
             let mut shadow = leaves.clone();
             for (c, m, p, mv, x) in &ops {
                 let req = res(*c, *m, *p);
-                let got = ix.first_fit(&req, &tol, *mv);
+                let id = ix.intern(&req);
+                let got = ix.first_fit(id, &req, &tol, *mv);
                 prop_assert_eq!(got, linear(&shadow, &req, *mv));
-                if let Some(held) = ix.held_elsewhere(&req, *mv, &[]) {
+                let among = if *mv { Among::Warm } else { Among::All };
+                if let Some(held) = ix.held_elsewhere(id, &req, among, &[]) {
                     prop_assert_eq!(held, got.is_some());
                 }
                 if let Some(k) = got
-                    && let Some(held) = ix.held_elsewhere(&req, *mv, &[k])
+                    && let Some(held) = ix.held_elsewhere(id, &req, among, &[k])
                 {
                     let others = shadow.iter().enumerate().any(|(i, l)| {
                         i != k && !(l.excluded || *mv && l.cooling) && req.fits(&l.free)
                     });
                     prop_assert_eq!(held, others);
+                }
+                // Initialized leaves outside their window, with and without the first fit.
+                for except in [Vec::new(), got.into_iter().collect::<Vec<_>>()] {
+                    if let Some(held) = ix.held_elsewhere(id, &req, Among::WarmReady, &except) {
+                        let others = shadow.iter().enumerate().any(|(i, l)| {
+                            !except.contains(&i)
+                                && !l.excluded
+                                && !l.cooling
+                                && l.initialized
+                                && req.fits(&l.free)
+                        });
+                        prop_assert_eq!(held, others);
+                    }
                 }
                 if let Some(k) = got {
                     ix.take(k, &req);
@@ -473,7 +568,11 @@ mod tests {
             ix.undo();
             let after: Vec<Option<usize>> = ops
                 .iter()
-                .map(|(c, m, p, mv, _)| ix.first_fit(&res(*c, *m, *p), &tol, *mv))
+                .map(|(c, m, p, mv, _)| {
+                    let r = res(*c, *m, *p);
+                    let id = ix.intern(&r);
+                    ix.first_fit(id, &r, &tol, *mv)
+                })
                 .collect();
             prop_assert_eq!(before, after);
         }
