@@ -766,6 +766,8 @@ pub struct Engine<'a> {
     fast_base: Option<consolidate::FastBase>,
     /// Per node, its pods as the consolidation fast path replays them.
     node_plans: Vec<Option<consolidate::NodePlan>>,
+    /// Per node, what last ended it as a single consolidation candidate before a replay.
+    stranded_by: Vec<Option<consolidate::StrandedBy>>,
     /// Per template of the current view, its instance types as [`consolidate::CheapTypes`].
     cheap_types: Option<consolidate::CheapTypes>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
@@ -844,6 +846,7 @@ impl<'a> Engine<'a> {
             layout_version: 0,
             fast_base: None,
             node_plans: Vec::new(),
+            stranded_by: Vec::new(),
             cheap_types: None,
             queue: Vec::new(),
             pending_cons: None,
@@ -1910,6 +1913,10 @@ impl<'a> Engine<'a> {
         n.used.add_assign(&req);
         n.pods.push(id);
         n.pods_version += 1;
+        if let Some(m) = self.stranded_by.get_mut(node) {
+            *m = None;
+        }
+        let n = &mut self.nodes[node];
         n.host_ports.extend(ports);
         n.touch_pod_event(now);
         n.movable += u32::from(movable);
@@ -1963,6 +1970,10 @@ impl<'a> Engine<'a> {
             n.pods.swap_remove(k);
             n.pods_version += 1;
         }
+        if let Some(m) = self.stranded_by.get_mut(node) {
+            *m = None;
+        }
+        let n = &mut self.nodes[node];
         for hp in &ports {
             if let Some(i) = n.host_ports.iter().position(|x| x == hp) {
                 n.host_ports.remove(i);

@@ -114,6 +114,17 @@ pub struct NodePlan {
     plain: bool,
 }
 
+/// The pod shape that last ended a single candidate before any replay: its pods alone needed
+/// a NodeClaim no cheaper type holds (under the cheapest-offering tables of `cheap_key`),
+/// while no other initialized node outside its window held one. Cleared when the node's pods
+/// change; `moved` is its pod count (the simulation's cost).
+#[derive(Debug, Clone, Copy)]
+pub struct StrandedBy {
+    shape: u32,
+    moved: u32,
+    cheap_key: (u64, usize, usize),
+}
+
 /// Per template of a view, each candidate instance type's cheapest offering the NodePool
 /// allows and the market has now, with its DaemonSet overhead and allocatable, cheapest first:
 /// what [`CheapTypes::hopeless`] asks, kept while the market and the view are the same.
@@ -393,21 +404,18 @@ impl Engine<'_> {
         if self.fit.key == Some(key) {
             return;
         }
-        let leaves: Vec<super::fit::Leaf> = self
-            .pass_order
-            .iter()
-            .map(|&i| {
-                let n = &self.nodes[i];
-                super::fit::Leaf {
-                    node: i,
-                    free: n.allocatable.sub(&n.used),
-                    taints: self.effective_taints(i),
-                    cooling: self.cooling(i),
-                    initialized: n.state == NodeState::Ready,
-                    excluded: false,
-                }
-            })
-            .collect();
+        let mut leaves = self.fit.take_leaves();
+        leaves.extend(self.pass_order.iter().map(|&i| {
+            let n = &self.nodes[i];
+            super::fit::Leaf {
+                node: i,
+                free: n.allocatable.sub(&n.used),
+                taints: self.effective_taints(i),
+                cooling: self.cooling(i),
+                initialized: n.state == NodeState::Ready,
+                excluded: false,
+            }
+        }));
         self.fit.build(key, leaves);
     }
 
@@ -459,13 +467,35 @@ impl Engine<'_> {
             base.sort_by(PlanItem::queue_order);
             self.fast_base = Some((key, base, all_plain));
         }
-        for c in cands {
-            self.refresh_plan(*c);
-        }
         let base_len = match &self.fast_base {
             Some((_, base, true)) => base.len(),
             _ => return Fast::Unknown,
         };
+        self.ensure_cheap_types();
+        // A single candidate whose pods and prices are as when one of its pod shapes last
+        // ended it (below): that shape ends it again while no other initialized node outside
+        // its window holds it, read from the per-shape counts without the node's plan.
+        if let [c] = cands
+            && let Some(m) = self.stranded_by.get(*c).copied().flatten()
+            && self
+                .cheap_types
+                .as_ref()
+                .is_some_and(|t| t.key == m.cheap_key)
+        {
+            let own = self.fit.leaf(*c);
+            let req = self.fit.request(m.shape);
+            if self
+                .fit
+                .held_elsewhere(m.shape, &req, Among::WarmReady, own.as_slice())
+                == Some(false)
+            {
+                *cost_ms += 5 + base_len as u64 + u64::from(m.moved);
+                return Fast::NoCommand;
+            }
+        }
+        for c in cands {
+            self.refresh_plan(*c);
+        }
         // The candidates' pods must be plain too; count them for the simulation's cost. A
         // moved pod that no other initialized node outside its window holds even before
         // anything is placed (from the per-shape counts, without a replay) either reaches an
@@ -474,10 +504,21 @@ impl Engine<'_> {
         // pods: when no cheaper instance type can (or, for Spot candidates without
         // Spot-to-Spot, when any NodeClaim is needed), the candidate ends here, once every
         // pod is known to be plain.
-        let own: Vec<usize> = cands
-            .iter()
-            .filter_map(|c| self.fit.leaf_of.get(c).copied())
-            .collect();
+        let own_one: [usize; 1];
+        let own_many: Vec<usize>;
+        let own: &[usize] = match cands {
+            [c] => match self.fit.leaf(*c) {
+                Some(k) => {
+                    own_one = [k];
+                    &own_one
+                }
+                None => &[],
+            },
+            _ => {
+                own_many = cands.iter().filter_map(|c| self.fit.leaf(*c)).collect();
+                &own_many
+            }
+        };
         let mut moved = 0usize;
         for c in cands {
             let Some(plan) = self.node_plans[*c].as_ref() else {
@@ -489,7 +530,6 @@ impl Engine<'_> {
             moved += plan.items.len();
         }
         let cost = 5 + (base_len + moved) as u64;
-        self.ensure_cheap_types();
         let source: f64 = cands.iter().map(|c| self.nodes[*c].price).sum();
         let s2s_only = self.spot_to_spot_only(cands);
         let hopeless = |cheap: &Option<CheapTypes>, left: &Resources| {
@@ -502,11 +542,20 @@ impl Engine<'_> {
                 continue;
             };
             for (shape, req, count) in &plan.shapes {
-                if self.fit.held_elsewhere(*shape, req, Among::WarmReady, &own) == Some(false) {
+                if self.fit.held_elsewhere(*shape, req, Among::WarmReady, own) == Some(false) {
+                    let alone = stranded == Resources::ZERO;
                     for _ in 0..*count {
                         stranded.add_assign(req);
                     }
                     if hopeless(&self.cheap_types, &stranded) {
+                        // One shape's pods were enough: remembered for the next passes.
+                        if alone && let ([c], Some(t)) = (cands, &self.cheap_types) {
+                            self.stranded_by[*c] = Some(StrandedBy {
+                                shape: *shape,
+                                moved: moved as u32,
+                                cheap_key: t.key,
+                            });
+                        }
                         *cost_ms += cost;
                         return Fast::NoCommand;
                     }
@@ -534,7 +583,7 @@ impl Engine<'_> {
             &merged
         };
         for c in cands {
-            if let Some(&k) = self.fit.leaf_of.get(c) {
+            if let Some(k) = self.fit.leaf(*c) {
                 self.fit.exclude(k);
             }
         }
@@ -617,6 +666,7 @@ impl Engine<'_> {
     fn refresh_plan(&mut self, c: usize) {
         if self.node_plans.len() <= c {
             self.node_plans.resize_with(c + 1, || None);
+            self.stranded_by.resize(c + 1, None);
         }
         let version = self.nodes[c].pods_version;
         if self.node_plans[c]

@@ -83,8 +83,8 @@ pub struct FitIndex {
     /// (state version, layout version, time) the index was built for.
     pub key: Option<(u64, u64, u64)>,
     pub leaves: Vec<Leaf>,
-    /// Engine node index → leaf.
-    pub leaf_of: rustc_hash::FxHashMap<usize, usize>,
+    /// Engine node index → leaf + 1 (0: not in this build).
+    leaf_of: Vec<u32>,
     size: usize,
     tree: Vec<Agg>,
     log: Vec<Logged>,
@@ -92,6 +92,8 @@ pub struct FitIndex {
     shapes: Vec<Resources>,
     /// Every request seen in the run, numbered once ([`FitIndex::intern`]); kept across builds.
     interned: rustc_hash::FxHashMap<Resources, u32>,
+    /// The interned requests by number.
+    requests: Vec<Resources>,
     /// Per interned request, this build's bit + 1 (0: not asked yet; [`NO_BIT`]: none left).
     bit_of: Vec<u8>,
     /// The interned number of each shape with a bit.
@@ -170,32 +172,53 @@ impl FitIndex {
             self.shapes.push(req);
             self.shape_ids.push(id as u32);
         }
-        self.count_all = vec![0; MAX_SHAPES];
-        self.count_warm = vec![0; MAX_SHAPES];
-        self.count_ready = vec![0; MAX_SHAPES];
+        for counts in [
+            &mut self.count_all,
+            &mut self.count_warm,
+            &mut self.count_ready,
+        ] {
+            counts.clear();
+            counts.resize(MAX_SHAPES, 0);
+        }
         let size = leaves.len().next_power_of_two().max(1);
         self.size = size;
-        self.tree = vec![EMPTY; 2 * size];
-        self.leaf_of = leaves
+        // The allocations of the last build are reused; every slot is written below.
+        self.tree.resize(2 * size, EMPTY);
+        for l in &self.leaves {
+            self.leaf_of[l.node] = 0;
+        }
+        for (k, l) in leaves.iter().enumerate() {
+            if self.leaf_of.len() <= l.node {
+                self.leaf_of.resize(l.node + 1, 0);
+            }
+            self.leaf_of[l.node] = k as u32 + 1;
+        }
+        self.untainted.clear();
+        self.untainted
+            .extend(leaves.iter().map(|l| untolerated(&l.taints, &[]).is_none()));
+        // Most requests name only cpu, memory and pods: those fit a leaf whose other free
+        // quantities are all non-negative when the three fit.
+        let plain: Vec<bool> = self
+            .shapes
             .iter()
-            .enumerate()
-            .map(|(k, l)| (l.node, k))
-            .collect();
-        self.untainted = leaves
-            .iter()
-            .map(|l| untolerated(&l.taints, &[]).is_none())
+            .map(|r| r.0[DIMS..].iter().all(|q| *q == 0))
             .collect();
         for (k, l) in leaves.iter().enumerate() {
             if l.excluded {
+                self.tree[size + k] = EMPTY;
                 continue;
             }
             let d = dims(&l.free);
             let mut mask = 0u64;
             if self.untainted[k] {
+                let rest_ok = l.free.0[DIMS..].iter().fold(true, |ok, q| ok & (*q >= 0));
                 for (b, req) in self.shapes.iter().enumerate() {
-                    if req.fits(&l.free) {
-                        mask |= 1 << b;
-                    }
+                    let fits = if plain[b] {
+                        rest_ok & covers(d, dims(req))
+                    } else {
+                        req.fits(&l.free)
+                    };
+                    mask |= u64::from(fits) << b;
                 }
             }
             let warm = if l.cooling { 0 } else { mask };
@@ -211,12 +234,35 @@ impl FitIndex {
                 mask_warm: warm,
             };
         }
+        for k in leaves.len()..size {
+            self.tree[size + k] = EMPTY;
+        }
         for v in (1..size).rev() {
             self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
         }
         self.leaves = leaves;
         self.log.clear();
         self.key = Some(key);
+    }
+
+    /// The leaf of engine node `node`, if it is in this build.
+    pub fn leaf(&self, node: usize) -> Option<usize> {
+        match self.leaf_of.get(node) {
+            Some(&k) if k > 0 => Some(k as usize - 1),
+            _ => None,
+        }
+    }
+
+    /// The leaves of the last build, emptied, for the next one to fill (their allocation is
+    /// reused).
+    pub fn take_leaves(&mut self) -> Vec<Leaf> {
+        for l in &self.leaves {
+            self.leaf_of[l.node] = 0;
+        }
+        self.key = None;
+        let mut v = std::mem::take(&mut self.leaves);
+        v.clear();
+        v
     }
 
     /// Writes leaf `k`'s aggregate and updates its ancestors (stopping where nothing changes).
@@ -253,7 +299,16 @@ impl FitIndex {
     /// The run-wide number of request `req` (the same number for equal requests).
     pub fn intern(&mut self, req: &Resources) -> u32 {
         let next = self.interned.len() as u32;
-        *self.interned.entry(*req).or_insert(next)
+        let id = *self.interned.entry(*req).or_insert(next);
+        if id == next {
+            self.requests.push(*req);
+        }
+        id
+    }
+
+    /// The request interned as `id`.
+    pub fn request(&self, id: u32) -> Resources {
+        self.requests[id as usize]
     }
 
     /// The bit of interned request `id` (= `req`), registering it (one pass over the leaves)
