@@ -1913,9 +1913,7 @@ impl<'a> Engine<'a> {
         n.used.add_assign(&req);
         n.pods.push(id);
         n.pods_version += 1;
-        if let Some(m) = self.stranded_by.get_mut(node) {
-            *m = None;
-        }
+        self.plan_pod_changed(node, id, true);
         let n = &mut self.nodes[node];
         n.host_ports.extend(ports);
         n.touch_pod_event(now);
@@ -1969,9 +1967,7 @@ impl<'a> Engine<'a> {
         if let Some(k) = n.pods.iter().position(|x| *x == id) {
             n.pods.swap_remove(k);
             n.pods_version += 1;
-        }
-        if let Some(m) = self.stranded_by.get_mut(node) {
-            *m = None;
+            self.plan_pod_changed(node, id, false);
         }
         let n = &mut self.nodes[node];
         for hp in &ports {

@@ -110,8 +110,26 @@ pub struct NodePlan {
     /// The distinct requests of its pods without tolerations, in queue order of first
     /// appearance: (shape, requests, how many pods).
     shapes: Vec<(u32, Resources, u32)>,
-    /// Every pod is plain (its placement depends only on resources and taints).
-    plain: bool,
+    /// How many of its pods are not plain (their placement depends on more than resources
+    /// and taints).
+    odd: u32,
+}
+
+impl NodePlan {
+    /// The distinct requests of `items` without tolerations, in order of first appearance.
+    fn shapes_of(items: &[PlanItem]) -> Vec<(u32, Resources, u32)> {
+        let mut shapes: Vec<(u32, Resources, u32)> = Vec::new();
+        for it in items
+            .iter()
+            .filter(|it| it.constraints.tolerations.is_empty())
+        {
+            match shapes.iter_mut().find(|s| s.0 == it.shape) {
+                Some(s) => s.2 += 1,
+                None => shapes.push((it.shape, it.requests, 1)),
+            }
+        }
+        shapes
+    }
 }
 
 /// The pod shape that last ended a single candidate before any replay: its pods alone needed
@@ -524,7 +542,7 @@ impl Engine<'_> {
             let Some(plan) = self.node_plans[*c].as_ref() else {
                 return Fast::Unknown;
             };
-            if !plan.plain {
+            if plan.odd > 0 {
                 return Fast::Unknown;
             }
             moved += plan.items.len();
@@ -676,31 +694,58 @@ impl Engine<'_> {
             return;
         }
         let mut items = Vec::with_capacity(self.nodes[c].pods.len());
-        let mut plain = true;
+        let mut odd = 0;
         for pid in &self.nodes[c].pods {
             if let Some(p) = self.pods.get(pid) {
-                plain &= super::kube_equivalent(&p.arrival.info.constraints);
+                odd += u32::from(!super::kube_equivalent(&p.arrival.info.constraints));
                 let shape = self.fit.intern(&p.arrival.info.requests);
                 items.push(PlanItem::of(&p.arrival.info, 1, shape));
             }
         }
         items.sort_by(PlanItem::queue_order);
-        let mut shapes: Vec<(u32, Resources, u32)> = Vec::new();
-        for it in items
-            .iter()
-            .filter(|it| it.constraints.tolerations.is_empty())
-        {
-            match shapes.iter_mut().find(|s| s.0 == it.shape) {
-                Some(s) => s.2 += 1,
-                None => shapes.push((it.shape, it.requests, 1)),
-            }
-        }
+        let shapes = NodePlan::shapes_of(&items);
         self.node_plans[c] = Some(NodePlan {
             version,
             items,
             shapes,
-            plain,
+            odd,
         });
+    }
+
+    /// Pod `pid` was just bound to (`added`) or taken off node `c`: a plan that was up to date
+    /// before follows, so it is not rebuilt from the pods (plans made before stay stale and
+    /// are rebuilt when asked).
+    pub(super) fn plan_pod_changed(&mut self, c: usize, pid: u32, added: bool) {
+        if let Some(m) = self.stranded_by.get_mut(c) {
+            *m = None;
+        }
+        let version = self.nodes[c].pods_version;
+        let Some(plan) = self.node_plans.get_mut(c).and_then(Option::as_mut) else {
+            return;
+        };
+        if plan.version + 1 != version {
+            return;
+        }
+        if added {
+            let Some(p) = self.pods.get(&pid) else {
+                return;
+            };
+            let shape = self.fit.intern(&p.arrival.info.requests);
+            let item = PlanItem::of(&p.arrival.info, 1, shape);
+            plan.odd += u32::from(!super::kube_equivalent(&item.constraints));
+            let at = plan
+                .items
+                .partition_point(|x| PlanItem::queue_order(x, &item).is_lt());
+            plan.items.insert(at, item);
+        } else {
+            let Some(k) = plan.items.iter().position(|x| x.id == pid) else {
+                return;
+            };
+            let item = plan.items.remove(k);
+            plan.odd -= u32::from(!super::kube_equivalent(&item.constraints));
+        }
+        plan.shapes = NodePlan::shapes_of(&plan.items);
+        plan.version = version;
     }
 
     /// All candidates are Spot, every NodePool may launch Spot and Spot-to-Spot is off: a
