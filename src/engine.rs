@@ -768,6 +768,12 @@ pub struct Engine<'a> {
     node_plans: Vec<Option<consolidate::NodePlan>>,
     /// Per node, what last ended it as a single consolidation candidate before a replay.
     stranded_by: Vec<Option<consolidate::StrandedBy>>,
+    /// Nodes changed since the first-fit index was last brought up to date.
+    fit_changed: Vec<usize>,
+    /// The (pass order version, view) of the last full build of the first-fit index.
+    fit_basis: Option<(u64, usize)>,
+    /// Counts the changes to the pass order.
+    order_version: u64,
     /// Per template of the current view, its instance types as [`consolidate::CheapTypes`].
     cheap_types: Option<consolidate::CheapTypes>,
     /// Work events still queued (ends, launches, readiness) — the run ends when none is left
@@ -847,6 +853,9 @@ impl<'a> Engine<'a> {
             fast_base: None,
             node_plans: Vec::new(),
             stranded_by: Vec::new(),
+            fit_changed: Vec::new(),
+            fit_basis: None,
+            order_version: 0,
             cheap_types: None,
             queue: Vec::new(),
             pending_cons: None,
@@ -1542,18 +1551,20 @@ impl<'a> Engine<'a> {
     /// Whether node `i` is inside its NodePool's consolidateAfter window (`0s` and `Never`
     /// never count).
     fn cooling(&self, i: usize) -> bool {
+        self.now < self.cool_until(i)
+    }
+
+    /// When node `i`'s consolidateAfter window ends (0 when it has none).
+    fn cool_until(&self, i: usize) -> u64 {
         let n = &self.nodes[i];
-        let Some(t) = n.template else { return false };
+        let Some(t) = n.template else { return 0 };
         match self
             .pool_settings()
             .get(t)
             .and_then(|p| p.consolidate_after_ms)
         {
-            Some(after) if after > 0 => {
-                let t0 = n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0);
-                self.now < t0 + after
-            }
-            _ => false,
+            Some(after) if after > 0 => n.last_pod_event_ms.or(n.ready_ms).unwrap_or(0) + after,
+            _ => 0,
         }
     }
 
@@ -1873,7 +1884,7 @@ impl<'a> Engine<'a> {
         self.order_insert(idx, true);
         self.ready_allocatable.add_assign(&alloc);
         self.bound_requests.add_assign(&self.nodes[idx].ds_overhead);
-        self.kube.reindex(&self.nodes, idx);
+        self.reindex(idx);
         self.refresh_empty(idx);
         self.state_version += 1;
         if let Some(t) = self.nodes[idx].template {
@@ -1935,7 +1946,7 @@ impl<'a> Engine<'a> {
         if let Some(end) = end {
             self.push(end, Ev::PodEnd(id));
         }
-        self.kube.reindex(&self.nodes, node);
+        self.reindex(node);
         self.state_version += 1;
     }
 
@@ -1981,7 +1992,7 @@ impl<'a> Engine<'a> {
         n.dnd -= u32::from(dnd);
         n.shares.remove(key, &req);
         self.bound_requests.sub_assign(&req);
-        self.kube.reindex(&self.nodes, node);
+        self.reindex(node);
         if anti {
             self.anti_affinity_bound -= 1;
         }
@@ -2026,7 +2037,7 @@ impl<'a> Engine<'a> {
         self.flush_attribution(n);
         self.nodes[n].shares.remove_terminating(id, &req);
         self.nodes[n].used.sub_assign(&req);
-        self.kube.reindex(&self.nodes, n);
+        self.reindex(n);
         self.state_version += 1;
         if self.nodes[n].deleting.is_some() {
             self.push(self.now, Ev::Drain(n as u32));
@@ -2073,7 +2084,7 @@ impl<'a> Engine<'a> {
             self.nodes[n].shares.add_terminating(id, key, &req);
             self.nodes[n].used.add_assign(&req);
             self.nodes[n].terminating.push((id, req, self.now + g));
-            self.kube.reindex(&self.nodes, n);
+            self.reindex(n);
             self.push(self.now + g, Ev::TerminatingEnd(n as u32, id));
         }
         if let Some(p) = self.pods.get_mut(&id) {
@@ -2126,7 +2137,7 @@ impl<'a> Engine<'a> {
             n.taints.push(crate::model::disrupted_taint());
         }
         self.order_remove(idx, was_ready);
-        self.kube.reindex(&self.nodes, idx);
+        self.reindex(idx);
         self.refresh_empty(idx);
         self.state_version += 1;
         self.counts.deleting += 1;
@@ -2261,7 +2272,7 @@ impl<'a> Engine<'a> {
             .terminated_by_reason
             .entry(reason.to_string())
             .or_insert(0) += 1;
-        self.kube.reindex(&self.nodes, idx);
+        self.reindex(idx);
     }
 
     /// Whether evicting `pid` now would violate a PodDisruptionBudget (the Eviction API's 429):
@@ -2367,10 +2378,25 @@ impl<'a> Engine<'a> {
         self.rec.timeline(&row);
     }
 
+    /// Node `i` changed what kube-scheduler and the first-fit index see of it.
+    fn reindex(&mut self, i: usize) {
+        self.kube.reindex(&self.nodes, i);
+        // Kept only while the index can be updated in place; a long list costs a rebuild.
+        if self.fit_basis.is_some() {
+            if self.fit_changed.len() > 4 * self.pass_order.len() + 64 {
+                self.fit_changed.clear();
+                self.fit_basis = None;
+            } else {
+                self.fit_changed.push(i);
+            }
+        }
+    }
+
     /// Files a node in the pass order: the Ready section (front) or the uninitialized one,
     /// each sorted by name.
     fn order_insert(&mut self, idx: usize, ready: bool) {
         self.layout_version += 1;
+        self.order_version += 1;
         let name = self.nodes[idx].name.as_str();
         let (lo, hi) = if ready {
             (0, self.pass_ready)
@@ -2388,6 +2414,7 @@ impl<'a> Engine<'a> {
     /// Takes a node out of the pass order.
     fn order_remove(&mut self, idx: usize, ready: bool) {
         self.layout_version += 1;
+        self.order_version += 1;
         let (lo, hi) = if ready {
             (0, self.pass_ready)
         } else {

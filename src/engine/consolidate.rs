@@ -416,25 +416,49 @@ impl Engine<'_> {
     }
 
     /// Brings the first-fit index up to date for this pass (the cluster and the time are what
-    /// they were when it was built, or it is rebuilt).
+    /// they were when it was built, or it is rebuilt). While the pass order and the NodePool
+    /// view are those of the last build, only the nodes changed since are updated in place.
     fn ensure_fit_index(&mut self) {
         let key = (self.state_version, self.layout_version, self.now);
         if self.fit.key == Some(key) {
             return;
         }
-        let mut leaves = self.fit.take_leaves();
-        leaves.extend(self.pass_order.iter().map(|&i| {
-            let n = &self.nodes[i];
-            super::fit::Leaf {
-                node: i,
-                free: n.allocatable.sub(&n.used),
-                taints: self.effective_taints(i),
-                cooling: self.cooling(i),
-                initialized: n.state == NodeState::Ready,
-                excluded: false,
+        let basis = (self.order_version, self.view);
+        let changed = std::mem::take(&mut self.fit_changed);
+        if self.fit.built() && self.fit_basis == Some(basis) {
+            for i in changed {
+                if let Some(k) = self.fit.leaf(i) {
+                    let leaf = self.fit_leaf(i);
+                    self.fit.update_leaf(k, leaf);
+                }
             }
-        }));
+            self.fit.advance(key, self.now);
+            debug_assert!(
+                self.fit.leaves.iter().all(|l| self.fit_leaf(l.node) == *l),
+                "a node changed without being marked for the first-fit index"
+            );
+            debug_assert!(self.fit.consistent());
+            return;
+        }
+        let mut leaves = self.fit.take_leaves();
+        leaves.extend(self.pass_order.iter().map(|&i| self.fit_leaf(i)));
         self.fit.build(key, leaves);
+        self.fit_basis = Some(basis);
+    }
+
+    /// Node `i` as a leaf of the first-fit index now.
+    fn fit_leaf(&self, i: usize) -> super::fit::Leaf {
+        let n = &self.nodes[i];
+        let cool_until = self.cool_until(i);
+        super::fit::Leaf {
+            node: i,
+            free: n.allocatable.sub(&n.used),
+            taints: self.effective_taints(i),
+            cooling: self.now < cool_until,
+            cool_until,
+            initialized: n.state == NodeState::Ready,
+            excluded: false,
+        }
     }
 
     /// The scheduling simulation of removing `cands`, answered from the first-fit index where
@@ -1194,7 +1218,7 @@ impl Engine<'_> {
                 self.pool_counts[t].1 -= 1;
             }
         }
-        self.kube.reindex(&self.nodes, i);
+        self.reindex(i);
         self.refresh_empty(i);
         self.state_version += 1;
         // Removing the taint is a Node update: kube-scheduler retries its unschedulable pods.

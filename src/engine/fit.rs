@@ -23,7 +23,7 @@ const NONE: [i64; DIMS] = [i64::MIN; DIMS];
 const MAX_SHAPES: usize = 64;
 
 /// One node in pass order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Leaf {
     /// Engine node index.
     pub node: usize,
@@ -31,6 +31,8 @@ pub struct Leaf {
     pub taints: Vec<Taint>,
     /// Inside its consolidateAfter window: a moved pod may not land here.
     pub cooling: bool,
+    /// When the window ends (0: no window).
+    pub cool_until: u64,
     /// Initialized (Ready).
     pub initialized: bool,
     /// Out of this replay (a candidate).
@@ -263,6 +265,84 @@ impl FitIndex {
         let mut v = std::mem::take(&mut self.leaves);
         v.clear();
         v
+    }
+
+    /// Whether an index has been built (and not taken apart since).
+    pub fn built(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Leaf `k`'s aggregate from its own data and the registered shapes.
+    fn agg_of(&self, k: usize) -> Agg {
+        let l = &self.leaves[k];
+        if l.excluded {
+            return EMPTY;
+        }
+        let d = dims(&l.free);
+        let mut mask = 0u64;
+        if self.untainted[k] {
+            for (b, req) in self.shapes.iter().enumerate() {
+                mask |= u64::from(req.fits(&l.free)) << b;
+            }
+        }
+        Agg {
+            all: d,
+            warm: if l.cooling { NONE } else { d },
+            mask_all: mask,
+            mask_warm: if l.cooling { 0 } else { mask },
+        }
+    }
+
+    /// Replaces leaf `k`'s node data (same node, same place in the order) for a later build
+    /// of the same order.
+    pub fn update_leaf(&mut self, k: usize, leaf: Leaf) {
+        // Out with the old counts (under the old flags), in with the new.
+        self.set_leaf(k, EMPTY);
+        self.untainted[k] = untolerated(&leaf.taints, &[]).is_none();
+        self.leaves[k] = leaf;
+        let agg = self.agg_of(k);
+        self.set_leaf(k, agg);
+    }
+
+    /// Moves the index to `key` at time `now` once the changed leaves are updated: leaves
+    /// whose consolidateAfter window has ended since are no longer cooling.
+    pub fn advance(&mut self, key: (u64, u64, u64), now: u64) {
+        for k in 0..self.leaves.len() {
+            let l = &self.leaves[k];
+            if l.cooling && now >= l.cool_until {
+                self.set_leaf(k, EMPTY);
+                self.leaves[k].cooling = false;
+                let agg = self.agg_of(k);
+                self.set_leaf(k, agg);
+            }
+        }
+        self.log.clear();
+        self.key = Some(key);
+    }
+
+    /// Whether every aggregate and count is what the leaves make (a check for tests of
+    /// builds kept up to date in place).
+    pub fn consistent(&self) -> bool {
+        let mut counts = [[0u32; MAX_SHAPES]; 3];
+        for k in 0..self.leaves.len() {
+            let a = self.agg_of(k);
+            if self.tree[self.size + k] != a {
+                return false;
+            }
+            for b in 0..self.shapes.len() {
+                counts[0][b] += u32::from(a.mask_all >> b & 1 == 1);
+                counts[1][b] += u32::from(a.mask_warm >> b & 1 == 1);
+                if self.leaves[k].initialized {
+                    counts[2][b] += u32::from(a.mask_warm >> b & 1 == 1);
+                }
+            }
+        }
+        let inner_ok = (1..self.size)
+            .all(|v| self.tree[v] == Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]));
+        inner_ok
+            && counts[0][..] == self.count_all[..]
+            && counts[1][..] == self.count_warm[..]
+            && counts[2][..] == self.count_ready[..]
     }
 
     /// Writes leaf `k`'s aggregate and updates its ancestors (stopping where nothing changes).
@@ -566,6 +646,7 @@ mod tests {
                     free: res(*c, *m, *p),
                     taints: Vec::new(),
                     cooling: *cooling,
+                    cool_until: 0,
                     initialized: *initialized,
                     excluded: *excluded,
                 })
