@@ -329,12 +329,9 @@ impl FitIndex {
             if self.tree[self.size + k] != a {
                 return false;
             }
-            for b in 0..self.shapes.len() {
-                counts[0][b] += u32::from(a.mask_all >> b & 1 == 1);
-                counts[1][b] += u32::from(a.mask_warm >> b & 1 == 1);
-                if self.leaves[k].initialized {
-                    counts[2][b] += u32::from(a.mask_warm >> b & 1 == 1);
-                }
+            let ready = if self.leaves[k].initialized { a.mask_warm } else { 0 };
+            for (c, mask) in counts.iter_mut().zip([a.mask_all, a.mask_warm, ready]) {
+                recount(c, 0, mask);
             }
         }
         let inner_ok = (1..self.size)
