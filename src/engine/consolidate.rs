@@ -1091,25 +1091,23 @@ impl Engine<'_> {
         let mut order = Vec::new();
         let longest = by_pool.iter().map(Vec::len).max().unwrap_or(0);
         for k in 0..longest {
-            for p in &by_pool {
+            for (t, p) in by_pool.iter().enumerate() {
                 if let Some(i) = p.get(k) {
-                    order.push(*i);
+                    order.push((*i, t));
                 }
             }
         }
         let mut blocked = false;
         let mut cost = 0u64;
-        for i in order {
+        for (i, t) in order {
             if cost >= SINGLE_BUDGET_MS {
                 break;
             }
-            let t = self.nodes[i].template.unwrap_or(0);
             if budgets[t] == 0 {
                 blocked = true;
                 continue;
             }
             // Balanced pre-filter: even deleting the node outright must score.
-            let t = self.nodes[i].template.unwrap_or(0);
             if self.pool_settings()[t].balanced {
                 let (tc, td) = self.balanced_totals(t);
                 if tc > 0.0 && td > 0.0 && !self.balanced_approves(&[i], self.nodes[i].price) {

@@ -514,6 +514,10 @@ impl FitIndex {
             Among::Warm => self.count_warm[b],
             Among::WarmReady => self.count_ready[b],
         };
+        // The leaves of `except` matter only when they could be all the holders.
+        if count == 0 || count as usize > except.len() {
+            return Some(count > 0);
+        }
         let own = except
             .iter()
             .filter(|k| {
