@@ -440,6 +440,30 @@ impl Engine<'_> {
             debug_assert!(self.fit.consistent());
             return;
         }
+        // A new pass order under the same view: the nodes neither new nor changed keep their
+        // leaves (while few enough shapes have bits; a full build drops the unused ones).
+        if self.fit.built()
+            && self.fit_basis.is_some_and(|b| b.1 == self.view)
+            && self.fit.shape_count() <= 48
+        {
+            let mut changed = changed;
+            changed.sort_unstable();
+            changed.dedup();
+            let fresh: Vec<super::fit::Leaf> = self
+                .pass_order
+                .iter()
+                .filter(|i| self.fit.leaf(**i).is_none() || changed.binary_search(i).is_ok())
+                .map(|&i| self.fit_leaf(i))
+                .collect();
+            self.fit.reorder(key, self.now, &self.pass_order, fresh);
+            self.fit_basis = Some(basis);
+            debug_assert!(
+                self.fit.leaves.iter().all(|l| self.fit_leaf(l.node) == *l),
+                "a node changed without being marked for the first-fit index"
+            );
+            debug_assert!(self.fit.consistent());
+            return;
+        }
         let mut leaves = self.fit.take_leaves();
         leaves.extend(self.pass_order.iter().map(|&i| self.fit_leaf(i)));
         self.fit.build(key, leaves);

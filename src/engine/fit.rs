@@ -102,6 +102,9 @@ pub struct FitIndex {
     shape_ids: Vec<u32>,
     /// The bits asked about since the build.
     asked: u64,
+    /// The last build's tree and leaves, kept for their allocations.
+    spare_tree: Vec<Agg>,
+    spare_leaves: Vec<Leaf>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
     /// Per shape: how many leaves hold it (all leaves; leaves outside their window; those
@@ -129,6 +132,26 @@ fn dims(r: &Resources) -> [i64; DIMS] {
 
 /// [`FitIndex::bit_of`]'s mark of a request asked after every bit was taken.
 const NO_BIT: u8 = u8::MAX;
+
+/// The aggregate of `l` (`untainted`: a pod without tolerations may land there) over `shapes`.
+fn agg_for(l: &Leaf, untainted: bool, shapes: &[Resources]) -> Agg {
+    if l.excluded {
+        return EMPTY;
+    }
+    let d = dims(&l.free);
+    let mut mask = 0u64;
+    if untainted {
+        for (b, req) in shapes.iter().enumerate() {
+            mask |= u64::from(req.fits(&l.free)) << b;
+        }
+    }
+    Agg {
+        all: d,
+        warm: if l.cooling { NONE } else { d },
+        mask_all: mask,
+        mask_warm: if l.cooling { 0 } else { mask },
+    }
+}
 
 /// Per-shape counts after a leaf's bits went from `was` to `now`.
 fn recount(counts: &mut [u32], was: u64, now: u64) {
@@ -274,23 +297,92 @@ impl FitIndex {
 
     /// Leaf `k`'s aggregate from its own data and the registered shapes.
     fn agg_of(&self, k: usize) -> Agg {
-        let l = &self.leaves[k];
-        if l.excluded {
-            return EMPTY;
+        agg_for(&self.leaves[k], self.untainted[k], &self.shapes)
+    }
+
+    /// How many requests have bits.
+    pub fn shape_count(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Rebuilds the index for `key` at time `now` over the nodes of `order` (a new pass
+    /// order) from the last build: `fresh` holds the leaves of the nodes that are new or
+    /// changed since; every other node keeps its leaf and aggregate, its window ended if
+    /// `now` is past it. The shapes keep their bits.
+    pub fn reorder(&mut self, key: (u64, u64, u64), now: u64, order: &[usize], fresh: Vec<Leaf>) {
+        let mut fresh_of: rustc_hash::FxHashMap<usize, Leaf> =
+            fresh.into_iter().map(|l| (l.node, l)).collect();
+        let old_leaves = std::mem::take(&mut self.leaves);
+        let old_tree = std::mem::take(&mut self.tree);
+        let old_untainted = std::mem::take(&mut self.untainted);
+        let old_size = self.size;
+        let size = order.len().next_power_of_two().max(1);
+        let mut tree = std::mem::take(&mut self.spare_tree);
+        tree.resize(2 * size, EMPTY);
+        let mut leaves = std::mem::take(&mut self.spare_leaves);
+        leaves.clear();
+        let mut untainted = Vec::with_capacity(order.len());
+        for counts in [
+            &mut self.count_all,
+            &mut self.count_warm,
+            &mut self.count_ready,
+        ] {
+            counts.clear();
+            counts.resize(MAX_SHAPES, 0);
         }
-        let d = dims(&l.free);
-        let mut mask = 0u64;
-        if self.untainted[k] {
-            for (b, req) in self.shapes.iter().enumerate() {
-                mask |= u64::from(req.fits(&l.free)) << b;
+        for (k, &node) in order.iter().enumerate() {
+            let (leaf, clean, agg) = match fresh_of.remove(&node) {
+                Some(l) => {
+                    let clean = untolerated(&l.taints, &[]).is_none();
+                    let agg = agg_for(&l, clean, &self.shapes);
+                    (l, clean, agg)
+                }
+                None => {
+                    let Some(old) = self.leaf(node) else {
+                        debug_assert!(false, "node {node} has no leaf to keep");
+                        continue;
+                    };
+                    let mut l = old_leaves[old].clone();
+                    let clean = old_untainted[old];
+                    let mut agg = old_tree[old_size + old];
+                    if l.cooling && now >= l.cool_until {
+                        l.cooling = false;
+                        agg = agg_for(&l, clean, &self.shapes);
+                    }
+                    (l, clean, agg)
+                }
+            };
+            let ready = if leaf.initialized { agg.mask_warm } else { 0 };
+            recount(&mut self.count_all, 0, agg.mask_all);
+            recount(&mut self.count_warm, 0, agg.mask_warm);
+            recount(&mut self.count_ready, 0, ready);
+            tree[size + k] = agg;
+            untainted.push(clean);
+            leaves.push(leaf);
+        }
+        for k in leaves.len()..size {
+            tree[size + k] = EMPTY;
+        }
+        for v in (1..size).rev() {
+            tree[v] = Agg::join(&tree[2 * v], &tree[2 * v + 1]);
+        }
+        for l in &old_leaves {
+            self.leaf_of[l.node] = 0;
+        }
+        for (k, l) in leaves.iter().enumerate() {
+            if self.leaf_of.len() <= l.node {
+                self.leaf_of.resize(l.node + 1, 0);
             }
+            self.leaf_of[l.node] = k as u32 + 1;
         }
-        Agg {
-            all: d,
-            warm: if l.cooling { NONE } else { d },
-            mask_all: mask,
-            mask_warm: if l.cooling { 0 } else { mask },
-        }
+        self.size = size;
+        self.tree = tree;
+        self.leaves = leaves;
+        self.untainted = untainted;
+        self.spare_tree = old_tree;
+        self.spare_leaves = old_leaves;
+        self.log.clear();
+        self.key = Some(key);
     }
 
     /// Replaces leaf `k`'s node data (same node, same place in the order) for a later build
