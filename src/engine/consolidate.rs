@@ -434,7 +434,7 @@ impl Engine<'_> {
             }
             self.fit.advance(key, self.now);
             debug_assert!(
-                self.fit.leaves.iter().all(|l| self.fit_leaf(l.node) == *l),
+                self.fit.leaves().all(|l| self.fit_leaf(l.node) == *l),
                 "a node changed without being marked for the first-fit index"
             );
             debug_assert!(self.fit.consistent());
@@ -458,14 +458,13 @@ impl Engine<'_> {
             self.fit.reorder(key, self.now, &self.pass_order, fresh);
             self.fit_basis = Some(basis);
             debug_assert!(
-                self.fit.leaves.iter().all(|l| self.fit_leaf(l.node) == *l),
+                self.fit.leaves().all(|l| self.fit_leaf(l.node) == *l),
                 "a node changed without being marked for the first-fit index"
             );
             debug_assert!(self.fit.consistent());
             return;
         }
-        let mut leaves = self.fit.take_leaves();
-        leaves.extend(self.pass_order.iter().map(|&i| self.fit_leaf(i)));
+        let leaves = self.pass_order.iter().map(|&i| self.fit_leaf(i)).collect();
         self.fit.build(key, leaves);
         self.fit_basis = Some(basis);
     }
@@ -677,7 +676,7 @@ impl Engine<'_> {
             let (req, tol, kind) = (&item.requests, &item.constraints.tolerations, item.kind);
             match self.fit.first_fit(item.shape, req, tol, kind == 1) {
                 Some(k) => {
-                    if kind == 1 && !self.fit.leaves[k].initialized {
+                    if kind == 1 && !self.fit.at(k).initialized {
                         moved_to_uninitialized = true;
                         break;
                     }
@@ -724,7 +723,7 @@ impl Engine<'_> {
         }
         reached.sort_unstable();
         reached.dedup();
-        let only: Vec<usize> = reached.iter().map(|k| self.fit.leaves[*k].node).collect();
+        let only: Vec<usize> = reached.iter().map(|k| self.fit.at(*k).node).collect();
         Fast::Sim(self.simulate_on(cands, cost_ms, true, false, Some(only)))
     }
 

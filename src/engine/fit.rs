@@ -23,7 +23,7 @@ const NONE: [i64; DIMS] = [i64::MIN; DIMS];
 const MAX_SHAPES: usize = 64;
 
 /// One node in pass order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Leaf {
     /// Engine node index.
     pub node: usize,
@@ -84,7 +84,10 @@ struct Logged {
 pub struct FitIndex {
     /// (state version, layout version, time) the index was built for.
     pub key: Option<(u64, u64, u64)>,
-    pub leaves: Vec<Leaf>,
+    /// Leaf data by engine node index (meaningful for the nodes of `order`).
+    slots: Vec<Leaf>,
+    /// The pass order: leaf position → engine node index.
+    order: Vec<usize>,
     /// Engine node index → leaf + 1 (0: not in this build).
     leaf_of: Vec<u32>,
     size: usize,
@@ -102,9 +105,8 @@ pub struct FitIndex {
     shape_ids: Vec<u32>,
     /// The bits asked about since the build.
     asked: u64,
-    /// The last build's tree and leaves, kept for their allocations.
+    /// The last build's tree, kept for its allocation.
     spare_tree: Vec<Agg>,
-    spare_leaves: Vec<Leaf>,
     /// Per leaf: a pod without tolerations may land there (no untolerated taint).
     untainted: Vec<bool>,
     /// Per shape: how many leaves hold it (all leaves; leaves outside their window; those
@@ -176,6 +178,66 @@ fn covers(agg: [i64; DIMS], req: [i64; DIMS]) -> bool {
 }
 
 impl FitIndex {
+    /// Files `leaf` under its node (with whether a pod without tolerations may land there).
+    fn put(&mut self, leaf: Leaf) {
+        let node = leaf.node;
+        if self.slots.len() <= node {
+            self.slots.resize(node + 1, Leaf::default());
+            self.untainted.resize(node + 1, false);
+        }
+        self.untainted[node] = untolerated(&leaf.taints, &[]).is_none();
+        self.slots[node] = leaf;
+    }
+
+    /// Points every node of `order` at its position (and the nodes of the last order at
+    /// none), then takes `order` as the pass order.
+    fn set_order(&mut self, order: Vec<usize>) {
+        for &node in &self.order {
+            self.leaf_of[node] = 0;
+        }
+        for (k, &node) in order.iter().enumerate() {
+            if self.leaf_of.len() <= node {
+                self.leaf_of.resize(node + 1, 0);
+            }
+            self.leaf_of[node] = k as u32 + 1;
+        }
+        self.order = order;
+    }
+
+    fn clear_counts(&mut self) {
+        for counts in [
+            &mut self.count_all,
+            &mut self.count_warm,
+            &mut self.count_ready,
+        ] {
+            counts.clear();
+            counts.resize(MAX_SHAPES, 0);
+        }
+    }
+
+    /// Sets the tree's inner nodes (and empty padding leaves) from its leaf aggregates at
+    /// positions `0..n`, and the per-shape counts with them.
+    fn finish(&mut self, n: usize) {
+        let size = self.size;
+        for k in 0..n {
+            let a = self.tree[size + k];
+            let ready = if self.slots[self.order[k]].initialized {
+                a.mask_warm
+            } else {
+                0
+            };
+            recount(&mut self.count_all, 0, a.mask_all);
+            recount(&mut self.count_warm, 0, a.mask_warm);
+            recount(&mut self.count_ready, 0, ready);
+        }
+        for k in n..size {
+            self.tree[size + k] = EMPTY;
+        }
+        for v in (1..size).rev() {
+            self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
+        }
+    }
+
     /// Builds the index over `leaves` (in pass order) for `key`. The requests asked about
     /// since the last build keep their bits, registered in the same pass over the leaves (a
     /// pass asks about the same few shapes as the one before).
@@ -197,77 +259,32 @@ impl FitIndex {
             self.shapes.push(req);
             self.shape_ids.push(id as u32);
         }
-        for counts in [
-            &mut self.count_all,
-            &mut self.count_warm,
-            &mut self.count_ready,
-        ] {
-            counts.clear();
-            counts.resize(MAX_SHAPES, 0);
-        }
+        self.clear_counts();
         let size = leaves.len().next_power_of_two().max(1);
         self.size = size;
-        // The allocations of the last build are reused; every slot is written below.
+        // The allocation of the last build is reused; every slot is written below.
         self.tree.resize(2 * size, EMPTY);
-        for l in &self.leaves {
-            self.leaf_of[l.node] = 0;
+        let order: Vec<usize> = leaves.iter().map(|l| l.node).collect();
+        for leaf in leaves {
+            self.put(leaf);
         }
-        for (k, l) in leaves.iter().enumerate() {
-            if self.leaf_of.len() <= l.node {
-                self.leaf_of.resize(l.node + 1, 0);
-            }
-            self.leaf_of[l.node] = k as u32 + 1;
+        self.set_order(order);
+        for k in 0..self.order.len() {
+            self.tree[size + k] = self.agg_of(k);
         }
-        self.untainted.clear();
-        self.untainted
-            .extend(leaves.iter().map(|l| untolerated(&l.taints, &[]).is_none()));
-        // Most requests name only cpu, memory and pods: those fit a leaf whose other free
-        // quantities are all non-negative when the three fit.
-        let plain: Vec<bool> = self
-            .shapes
-            .iter()
-            .map(|r| r.0[DIMS..].iter().all(|q| *q == 0))
-            .collect();
-        for (k, l) in leaves.iter().enumerate() {
-            if l.excluded {
-                self.tree[size + k] = EMPTY;
-                continue;
-            }
-            let d = dims(&l.free);
-            let mut mask = 0u64;
-            if self.untainted[k] {
-                let rest_ok = l.free.0[DIMS..].iter().fold(true, |ok, q| ok & (*q >= 0));
-                for (b, req) in self.shapes.iter().enumerate() {
-                    let fits = if plain[b] {
-                        rest_ok & covers(d, dims(req))
-                    } else {
-                        req.fits(&l.free)
-                    };
-                    mask |= u64::from(fits) << b;
-                }
-            }
-            let warm = if l.cooling { 0 } else { mask };
-            recount(&mut self.count_all, 0, mask);
-            recount(&mut self.count_warm, 0, warm);
-            if l.initialized {
-                recount(&mut self.count_ready, 0, warm);
-            }
-            self.tree[size + k] = Agg {
-                all: d,
-                warm: if l.cooling { NONE } else { d },
-                mask_all: mask,
-                mask_warm: warm,
-            };
-        }
-        for k in leaves.len()..size {
-            self.tree[size + k] = EMPTY;
-        }
-        for v in (1..size).rev() {
-            self.tree[v] = Agg::join(&self.tree[2 * v], &self.tree[2 * v + 1]);
-        }
-        self.leaves = leaves;
+        self.finish(self.order.len());
         self.log.clear();
         self.key = Some(key);
+    }
+
+    /// The leaf at position `k` of the pass order.
+    pub fn at(&self, k: usize) -> &Leaf {
+        &self.slots[self.order[k]]
+    }
+
+    /// The leaves in pass order.
+    pub fn leaves(&self) -> impl Iterator<Item = &Leaf> {
+        self.order.iter().map(|n| &self.slots[*n])
     }
 
     /// The leaf of engine node `node`, if it is in this build.
@@ -278,26 +295,15 @@ impl FitIndex {
         }
     }
 
-    /// The leaves of the last build, emptied, for the next one to fill (their allocation is
-    /// reused).
-    pub fn take_leaves(&mut self) -> Vec<Leaf> {
-        for l in &self.leaves {
-            self.leaf_of[l.node] = 0;
-        }
-        self.key = None;
-        let mut v = std::mem::take(&mut self.leaves);
-        v.clear();
-        v
-    }
-
-    /// Whether an index has been built (and not taken apart since).
+    /// Whether an index has been built.
     pub fn built(&self) -> bool {
         self.key.is_some()
     }
 
     /// Leaf `k`'s aggregate from its own data and the registered shapes.
     fn agg_of(&self, k: usize) -> Agg {
-        agg_for(&self.leaves[k], self.untainted[k], &self.shapes)
+        let node = self.order[k];
+        agg_for(&self.slots[node], self.untainted[node], &self.shapes)
     }
 
     /// How many requests have bits.
@@ -310,88 +316,51 @@ impl FitIndex {
     /// changed since; every other node keeps its leaf and aggregate, its window ended if
     /// `now` is past it. The shapes keep their bits.
     pub fn reorder(&mut self, key: (u64, u64, u64), now: u64, order: &[usize], fresh: Vec<Leaf>) {
-        let mut fresh_of: rustc_hash::FxHashMap<usize, Leaf> =
-            fresh.into_iter().map(|l| (l.node, l)).collect();
-        let old_leaves = std::mem::take(&mut self.leaves);
-        let old_tree = std::mem::take(&mut self.tree);
-        let old_untainted = std::mem::take(&mut self.untainted);
+        // Fresh nodes are told apart by their old position: none, for this call.
+        for l in &fresh {
+            if let Some(&k) = self.leaf_of.get(l.node)
+                && k > 0
+            {
+                self.leaf_of[l.node] = 0;
+                self.order[k as usize - 1] = usize::MAX;
+            }
+        }
+        for leaf in fresh {
+            self.put(leaf);
+        }
         let old_size = self.size;
         let size = order.len().next_power_of_two().max(1);
         let mut tree = std::mem::take(&mut self.spare_tree);
         tree.resize(2 * size, EMPTY);
-        let mut leaves = std::mem::take(&mut self.spare_leaves);
-        leaves.clear();
-        let mut untainted = Vec::with_capacity(order.len());
-        for counts in [
-            &mut self.count_all,
-            &mut self.count_warm,
-            &mut self.count_ready,
-        ] {
-            counts.clear();
-            counts.resize(MAX_SHAPES, 0);
-        }
         for (k, &node) in order.iter().enumerate() {
-            let (leaf, clean, agg) = match fresh_of.remove(&node) {
-                Some(l) => {
-                    let clean = untolerated(&l.taints, &[]).is_none();
-                    let agg = agg_for(&l, clean, &self.shapes);
-                    (l, clean, agg)
-                }
-                None => {
-                    let Some(old) = self.leaf(node) else {
-                        debug_assert!(false, "node {node} has no leaf to keep");
-                        continue;
-                    };
-                    let mut l = old_leaves[old].clone();
-                    let clean = old_untainted[old];
-                    let mut agg = old_tree[old_size + old];
+            tree[size + k] = match self.leaf_of.get(node) {
+                Some(&old) if old > 0 => {
+                    let mut agg = self.tree[old_size + old as usize - 1];
+                    let l = &mut self.slots[node];
                     if l.cooling && now >= l.cool_until {
                         l.cooling = false;
-                        agg = agg_for(&l, clean, &self.shapes);
+                        agg = agg_for(l, self.untainted[node], &self.shapes);
                     }
-                    (l, clean, agg)
+                    agg
                 }
+                _ => agg_for(&self.slots[node], self.untainted[node], &self.shapes),
             };
-            let ready = if leaf.initialized { agg.mask_warm } else { 0 };
-            recount(&mut self.count_all, 0, agg.mask_all);
-            recount(&mut self.count_warm, 0, agg.mask_warm);
-            recount(&mut self.count_ready, 0, ready);
-            tree[size + k] = agg;
-            untainted.push(clean);
-            leaves.push(leaf);
         }
-        for k in leaves.len()..size {
-            tree[size + k] = EMPTY;
-        }
-        for v in (1..size).rev() {
-            tree[v] = Agg::join(&tree[2 * v], &tree[2 * v + 1]);
-        }
-        for l in &old_leaves {
-            self.leaf_of[l.node] = 0;
-        }
-        for (k, l) in leaves.iter().enumerate() {
-            if self.leaf_of.len() <= l.node {
-                self.leaf_of.resize(l.node + 1, 0);
-            }
-            self.leaf_of[l.node] = k as u32 + 1;
-        }
+        self.order.retain(|n| *n != usize::MAX);
+        self.set_order(order.to_vec());
+        self.spare_tree = std::mem::replace(&mut self.tree, tree);
         self.size = size;
-        self.tree = tree;
-        self.leaves = leaves;
-        self.untainted = untainted;
-        self.spare_tree = old_tree;
-        self.spare_leaves = old_leaves;
+        self.clear_counts();
+        self.finish(order.len());
         self.log.clear();
         self.key = Some(key);
     }
 
-    /// Replaces leaf `k`'s node data (same node, same place in the order) for a later build
-    /// of the same order.
+    /// Replaces leaf `k`'s node data (same node, same place in the order).
     pub fn update_leaf(&mut self, k: usize, leaf: Leaf) {
         // Out with the old counts (under the old flags), in with the new.
         self.set_leaf(k, EMPTY);
-        self.untainted[k] = untolerated(&leaf.taints, &[]).is_none();
-        self.leaves[k] = leaf;
+        self.put(leaf);
         let agg = self.agg_of(k);
         self.set_leaf(k, agg);
     }
@@ -399,11 +368,12 @@ impl FitIndex {
     /// Moves the index to `key` at time `now` once the changed leaves are updated: leaves
     /// whose consolidateAfter window has ended since are no longer cooling.
     pub fn advance(&mut self, key: (u64, u64, u64), now: u64) {
-        for k in 0..self.leaves.len() {
-            let l = &self.leaves[k];
+        for k in 0..self.order.len() {
+            let l = &self.slots[self.order[k]];
             if l.cooling && now >= l.cool_until {
                 self.set_leaf(k, EMPTY);
-                self.leaves[k].cooling = false;
+                let node = self.order[k];
+                self.slots[node].cooling = false;
                 let agg = self.agg_of(k);
                 self.set_leaf(k, agg);
             }
@@ -416,12 +386,12 @@ impl FitIndex {
     /// builds kept up to date in place).
     pub fn consistent(&self) -> bool {
         let mut counts = [[0u32; MAX_SHAPES]; 3];
-        for k in 0..self.leaves.len() {
+        for k in 0..self.order.len() {
             let a = self.agg_of(k);
             if self.tree[self.size + k] != a {
                 return false;
             }
-            let ready = if self.leaves[k].initialized {
+            let ready = if self.slots[self.order[k]].initialized {
                 a.mask_warm
             } else {
                 0
@@ -444,7 +414,7 @@ impl FitIndex {
         let old = self.tree[v];
         recount(&mut self.count_all, old.mask_all, agg.mask_all);
         recount(&mut self.count_warm, old.mask_warm, agg.mask_warm);
-        if self.leaves[k].initialized {
+        if self.slots[self.order[k]].initialized {
             recount(&mut self.count_ready, old.mask_warm, agg.mask_warm);
         }
         self.tree[v] = agg;
@@ -459,7 +429,7 @@ impl FitIndex {
     }
 
     fn logged(&self, k: usize) -> Logged {
-        let l = &self.leaves[k];
+        let l = &self.slots[self.order[k]];
         Logged {
             leaf: k,
             free: l.free,
@@ -508,9 +478,10 @@ impl FitIndex {
         self.asked |= 1 << b;
         self.shapes.push(*req);
         self.shape_ids.push(id as u32);
-        for k in 0..self.leaves.len() {
-            let l = &self.leaves[k];
-            if !l.excluded && self.untainted[k] && req.fits(&l.free) {
+        for k in 0..self.order.len() {
+            let node = self.order[k];
+            let l = &self.slots[node];
+            if !l.excluded && self.untainted[node] && req.fits(&l.free) {
                 let a = &mut self.tree[self.size + k];
                 a.mask_all |= 1 << b;
                 self.count_all[b as usize] += 1;
@@ -535,14 +506,16 @@ impl FitIndex {
     /// Takes leaf `k` out of the replay (until [`FitIndex::undo`]).
     pub fn exclude(&mut self, k: usize) {
         self.log.push(self.logged(k));
-        self.leaves[k].excluded = true;
+        let node = self.order[k];
+        self.slots[node].excluded = true;
         self.set_leaf(k, EMPTY);
     }
 
     /// Places `req` on leaf `k` (until [`FitIndex::undo`]).
     pub fn take(&mut self, k: usize, req: &Resources) {
         self.log.push(self.logged(k));
-        let l = &mut self.leaves[k];
+        let node = self.order[k];
+        let l = &mut self.slots[node];
         l.free.sub_assign(req);
         let (free, cooling) = (l.free, l.cooling);
         let d = dims(&free);
@@ -571,11 +544,12 @@ impl FitIndex {
     pub fn undo(&mut self) {
         while let Some(e) = self.log.pop() {
             let k = e.leaf;
-            self.leaves[k].free = e.free;
-            self.leaves[k].excluded = e.excluded;
+            let node = self.order[k];
+            self.slots[node].free = e.free;
+            self.slots[node].excluded = e.excluded;
             let mut agg = e.agg;
-            let l = &self.leaves[k];
-            if e.shapes < self.shapes.len() && !l.excluded && self.untainted[k] {
+            let l = &self.slots[node];
+            if e.shapes < self.shapes.len() && !l.excluded && self.untainted[node] {
                 // Shapes registered since: their bits for the restored leaf.
                 for b in e.shapes..self.shapes.len() {
                     if self.shapes[b].fits(&l.free) {
@@ -617,7 +591,7 @@ impl FitIndex {
                 let mask = match among {
                     Among::All => a.mask_all,
                     Among::Warm => a.mask_warm,
-                    Among::WarmReady if self.leaves[**k].initialized => a.mask_warm,
+                    Among::WarmReady if self.slots[self.order[**k]].initialized => a.mask_warm,
                     Among::WarmReady => 0,
                 };
                 mask & (1 << b) != 0
@@ -635,7 +609,7 @@ impl FitIndex {
         tolerations: &[Toleration],
         moving: bool,
     ) -> Option<usize> {
-        if self.leaves.is_empty() {
+        if self.order.is_empty() {
             return None;
         }
         if tolerations.is_empty()
@@ -682,7 +656,7 @@ impl FitIndex {
             }
             if v >= self.size {
                 let k = v - self.size;
-                let l = &self.leaves[k];
+                let l = &self.slots[self.order[k]];
                 if !(l.excluded || moving && l.cooling)
                     && req.fits(&l.free)
                     && untolerated(&l.taints, tolerations).is_none()
