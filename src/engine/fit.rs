@@ -88,6 +88,13 @@ pub struct FitIndex {
     slots: Vec<Leaf>,
     /// The pass order: leaf position → engine node index.
     order: Vec<usize>,
+    /// By node: when its window ends while it is cooling (else 0), and whether it is
+    /// initialized (dense copies of the leaf's fields, for the passes over every leaf).
+    cool: Vec<u64>,
+    ready: Vec<bool>,
+    /// By node: the `epoch` of the last order that held it.
+    seen: Vec<u32>,
+    epoch: u32,
     /// Engine node index → leaf + 1 (0: not in this build).
     leaf_of: Vec<u32>,
     size: usize,
@@ -184,8 +191,13 @@ impl FitIndex {
         if self.slots.len() <= node {
             self.slots.resize(node + 1, Leaf::default());
             self.untainted.resize(node + 1, false);
+            self.cool.resize(node + 1, 0);
+            self.ready.resize(node + 1, false);
+            self.seen.resize(node + 1, 0);
         }
         self.untainted[node] = untolerated(&leaf.taints, &[]).is_none();
+        self.cool[node] = if leaf.cooling { leaf.cool_until } else { 0 };
+        self.ready[node] = leaf.initialized;
         self.slots[node] = leaf;
     }
 
@@ -215,21 +227,20 @@ impl FitIndex {
         }
     }
 
+    /// The per-shape counts after a leaf's aggregate went from `was` to `now` (`ready`: the
+    /// leaf is initialized).
+    fn count(&mut self, was: &Agg, now: &Agg, ready: bool) {
+        recount(&mut self.count_all, was.mask_all, now.mask_all);
+        recount(&mut self.count_warm, was.mask_warm, now.mask_warm);
+        if ready {
+            recount(&mut self.count_ready, was.mask_warm, now.mask_warm);
+        }
+    }
+
     /// Sets the tree's inner nodes (and empty padding leaves) from its leaf aggregates at
-    /// positions `0..n`, and the per-shape counts with them.
+    /// positions `0..n`.
     fn finish(&mut self, n: usize) {
         let size = self.size;
-        for k in 0..n {
-            let a = self.tree[size + k];
-            let ready = if self.slots[self.order[k]].initialized {
-                a.mask_warm
-            } else {
-                0
-            };
-            recount(&mut self.count_all, 0, a.mask_all);
-            recount(&mut self.count_warm, 0, a.mask_warm);
-            recount(&mut self.count_ready, 0, ready);
-        }
         for k in n..size {
             self.tree[size + k] = EMPTY;
         }
@@ -270,7 +281,9 @@ impl FitIndex {
         }
         self.set_order(order);
         for k in 0..self.order.len() {
-            self.tree[size + k] = self.agg_of(k);
+            let agg = self.agg_of(k);
+            self.count(&EMPTY, &agg, self.ready[self.order[k]]);
+            self.tree[size + k] = agg;
         }
         self.finish(self.order.len());
         self.log.clear();
@@ -316,41 +329,64 @@ impl FitIndex {
     /// changed since; every other node keeps its leaf and aggregate, its window ended if
     /// `now` is past it. The shapes keep their bits.
     pub fn reorder(&mut self, key: (u64, u64, u64), now: u64, order: &[usize], fresh: Vec<Leaf>) {
+        // The counts follow: out with the leaves that leave the order or change, in with the
+        // changed and new ones; kept leaves count as before unless their window ended.
+        let old_size = self.size;
+        self.epoch = self.epoch.wrapping_add(1).max(1);
+        for &node in order {
+            if self.seen.len() <= node {
+                self.seen.resize(node + 1, 0);
+            }
+            self.seen[node] = self.epoch;
+        }
+        for k in 0..self.order.len() {
+            let node = self.order[k];
+            if self.seen[node] != self.epoch {
+                let was = self.tree[old_size + k];
+                self.count(&was, &EMPTY, self.ready[node]);
+            }
+        }
         // Fresh nodes are told apart by their old position: none, for this call.
         for l in &fresh {
-            if let Some(&k) = self.leaf_of.get(l.node)
-                && k > 0
-            {
+            if let Some(k) = self.leaf(l.node) {
+                let was = self.tree[old_size + k];
+                self.count(&was, &EMPTY, self.ready[l.node]);
                 self.leaf_of[l.node] = 0;
-                self.order[k as usize - 1] = usize::MAX;
+                self.order[k] = usize::MAX;
             }
         }
         for leaf in fresh {
             self.put(leaf);
         }
-        let old_size = self.size;
         let size = order.len().next_power_of_two().max(1);
         let mut tree = std::mem::take(&mut self.spare_tree);
         tree.resize(2 * size, EMPTY);
         for (k, &node) in order.iter().enumerate() {
             tree[size + k] = match self.leaf_of.get(node) {
                 Some(&old) if old > 0 => {
-                    let mut agg = self.tree[old_size + old as usize - 1];
-                    let l = &mut self.slots[node];
-                    if l.cooling && now >= l.cool_until {
-                        l.cooling = false;
-                        agg = agg_for(l, self.untainted[node], &self.shapes);
+                    let agg = self.tree[old_size + old as usize - 1];
+                    let until = self.cool[node];
+                    if until != 0 && now >= until {
+                        self.cool[node] = 0;
+                        self.slots[node].cooling = false;
+                        let ended = agg_for(&self.slots[node], self.untainted[node], &self.shapes);
+                        self.count(&agg, &ended, self.ready[node]);
+                        ended
+                    } else {
+                        agg
                     }
+                }
+                _ => {
+                    let agg = agg_for(&self.slots[node], self.untainted[node], &self.shapes);
+                    self.count(&EMPTY, &agg, self.ready[node]);
                     agg
                 }
-                _ => agg_for(&self.slots[node], self.untainted[node], &self.shapes),
             };
         }
         self.order.retain(|n| *n != usize::MAX);
         self.set_order(order.to_vec());
         self.spare_tree = std::mem::replace(&mut self.tree, tree);
         self.size = size;
-        self.clear_counts();
         self.finish(order.len());
         self.log.clear();
         self.key = Some(key);
@@ -369,10 +405,11 @@ impl FitIndex {
     /// whose consolidateAfter window has ended since are no longer cooling.
     pub fn advance(&mut self, key: (u64, u64, u64), now: u64) {
         for k in 0..self.order.len() {
-            let l = &self.slots[self.order[k]];
-            if l.cooling && now >= l.cool_until {
+            let node = self.order[k];
+            let until = self.cool[node];
+            if until != 0 && now >= until {
                 self.set_leaf(k, EMPTY);
-                let node = self.order[k];
+                self.cool[node] = 0;
                 self.slots[node].cooling = false;
                 let agg = self.agg_of(k);
                 self.set_leaf(k, agg);
@@ -412,11 +449,7 @@ impl FitIndex {
     fn set_leaf(&mut self, k: usize, agg: Agg) {
         let mut v = self.size + k;
         let old = self.tree[v];
-        recount(&mut self.count_all, old.mask_all, agg.mask_all);
-        recount(&mut self.count_warm, old.mask_warm, agg.mask_warm);
-        if self.slots[self.order[k]].initialized {
-            recount(&mut self.count_ready, old.mask_warm, agg.mask_warm);
-        }
+        self.count(&old, &agg, self.ready[self.order[k]]);
         self.tree[v] = agg;
         while v > 1 {
             v /= 2;
@@ -783,6 +816,83 @@ mod tests {
                 .collect();
             prop_assert_eq!(before, after);
             prop_assert!(ix.consistent());
+        }
+
+        /// An index rebuilt for a new pass order (some nodes gone, some new, some changed,
+        /// the rest kept with their windows ended as the clock says) answers every query as
+        /// one built afresh, and its counts and aggregates are what its leaves make.
+        #[test]
+        fn an_index_reordered_answers_as_a_fresh_build(
+            nodes in prop::collection::vec((0i64..8, 0i64..8, 0i64..4, 0u64..20, any::<bool>()), 1..40),
+            keep in prop::collection::vec(any::<bool>(), 40),
+            changed in prop::collection::vec(any::<bool>(), 40),
+            added in prop::collection::vec((0i64..8, 0i64..8, 0i64..4, 0u64..20, any::<bool>()), 0..10),
+            shuffle in any::<u64>(),
+            queries in prop::collection::vec((0i64..6, 0i64..6, 0i64..3), 1..12),
+            now in 0u64..20,
+        ) {
+            let leaf = |i: usize, (c, m, p, until, initialized): (i64, i64, i64, u64, bool), now: u64| Leaf {
+                node: i,
+                free: res(c, m, p),
+                taints: Vec::new(),
+                cooling: now < until,
+                cool_until: until,
+                initialized,
+                excluded: false,
+            };
+            let first: Vec<Leaf> = nodes.iter().enumerate().map(|(i, n)| leaf(i, *n, 0)).collect();
+            let mut ix = FitIndex::default();
+            ix.build((0, 0, 0), first.clone());
+            for (c, m, p) in &queries {
+                let r = res(*c, *m, *p);
+                let id = ix.intern(&r);
+                ix.first_fit(id, &r, &[], true);
+            }
+            // The new order: kept nodes (some changed), then new ones, rotated.
+            let mut order: Vec<usize> = (0..nodes.len()).filter(|i| keep[*i]).collect();
+            order.extend(nodes.len()..nodes.len() + added.len());
+            if !order.is_empty() {
+                let r = (shuffle % order.len() as u64) as usize;
+                order.rotate_left(r);
+            }
+            let mut fresh = Vec::new();
+            let mut now_leaves: Vec<Leaf> = Vec::new();
+            for &i in &order {
+                let l = if i >= nodes.len() {
+                    let l = leaf(i, added[i - nodes.len()], now);
+                    fresh.push(l.clone());
+                    l
+                } else if changed[i] {
+                    let (c, m, p, u, r) = nodes[i];
+                    let l = leaf(i, (m, c, p, u / 2, !r), now);
+                    fresh.push(l.clone());
+                    l
+                } else {
+                    let mut l = first[i].clone();
+                    l.cooling = now < l.cool_until;
+                    l
+                };
+                now_leaves.push(l);
+            }
+            ix.reorder((1, 0, 0), now, &order, fresh);
+            prop_assert!(ix.consistent());
+            let mut fresh_ix = FitIndex::default();
+            fresh_ix.build((1, 0, 0), now_leaves);
+            for (c, m, p) in &queries {
+                let r = res(*c, *m, *p);
+                for moving in [false, true] {
+                    let (a, b) = (ix.intern(&r), fresh_ix.intern(&r));
+                    let got = ix.first_fit(a, &r, &[], moving).map(|k| ix.at(k).node);
+                    let want = fresh_ix.first_fit(b, &r, &[], moving).map(|k| fresh_ix.at(k).node);
+                    prop_assert_eq!(got, want);
+                    for among in [Among::All, Among::Warm, Among::WarmReady] {
+                        prop_assert_eq!(
+                            ix.held_elsewhere(a, &r, among, &[]),
+                            fresh_ix.held_elsewhere(b, &r, among, &[])
+                        );
+                    }
+                }
+            }
         }
 
         /// An index updated in place (changed leaves, then the clock moved past some
