@@ -500,8 +500,9 @@ impl Engine<'_> {
     ///   did not hold a pod then does not hold it now), so its result is the simulation's.
     ///
     /// Each answer is charged the simulation's cost. `Unknown` sends the caller to the full
-    /// simulation.
-    fn fast_simulate(&mut self, cands: &[usize], cost_ms: &mut u64) -> Fast {
+    /// simulation. `exact` (validation, which records why a command no longer holds) skips
+    /// the shortcuts that only tell that no command follows: the answer is the simulation's.
+    fn fast_simulate(&mut self, cands: &[usize], cost_ms: &mut u64, exact: bool) -> Fast {
         if self.anti_affinity_bound > 0 {
             return Fast::Unknown;
         }
@@ -541,6 +542,7 @@ impl Engine<'_> {
         // ended it (below): that shape ends it again while no other initialized node outside
         // its window holds it, read from the per-shape counts without the node's plan.
         if let [c] = cands
+            && !exact
             && let Some(m) = self.stranded_by.get(*c).copied().flatten()
             && self
                 .cheap_types
@@ -602,7 +604,7 @@ impl Engine<'_> {
         };
         // What such pods need only grows as more are found: stop at the first hopeless sum.
         let mut stranded = Resources::ZERO;
-        for c in cands {
+        for c in cands.iter().filter(|_| !exact) {
             let Some(plan) = self.node_plans[*c].as_ref() else {
                 continue;
             };
@@ -690,7 +692,7 @@ impl Engine<'_> {
                     } else {
                         moved_left = true;
                         left.add_assign(req);
-                        if hopeless(&self.cheap_types, &left) {
+                        if !exact && hopeless(&self.cheap_types, &left) {
                             gave_up = true;
                             break;
                         }
@@ -701,7 +703,12 @@ impl Engine<'_> {
         self.fit.undo();
         if moved_to_uninitialized || gave_up {
             *cost_ms += cost;
-            return Fast::NoCommand;
+            // A moved pod on a node that is not initialized fails the simulation itself.
+            return if moved_to_uninitialized {
+                Fast::Sim(None)
+            } else {
+                Fast::NoCommand
+            };
         }
         // What the new NodeClaims must hold. Moved or deleting pods left over need new
         // NodeClaims (or fail the simulation); so do the pending pods left over that surely get
@@ -717,7 +724,7 @@ impl Engine<'_> {
                 }
             }
         }
-        if claimed && hopeless(&self.cheap_types, &left) {
+        if claimed && !exact && hopeless(&self.cheap_types, &left) {
             *cost_ms += cost;
             return Fast::NoCommand;
         }
@@ -861,7 +868,7 @@ impl Engine<'_> {
     /// The consolidation decision for `cands` (`computeConsolidation`).
     fn consolidate(&mut self, cands: &[usize], single: bool, cost_ms: &mut u64) -> Option<Kind> {
         let fast = if self.setup.consolidation_precheck {
-            self.fast_simulate(cands, cost_ms)
+            self.fast_simulate(cands, cost_ms, false)
         } else {
             Fast::Unknown
         };
@@ -1171,10 +1178,8 @@ impl Engine<'_> {
             left[t] -= 1;
         }
         let mut cost = 0;
-        // The first-fit replay answers exactly when it runs the simulation itself; its
-        // shortcuts say only that no command follows, not why, which the record names.
         let fast = if self.setup.consolidation_precheck {
-            self.fast_simulate(&cmd.cands, &mut cost)
+            self.fast_simulate(&cmd.cands, &mut cost, true)
         } else {
             Fast::Unknown
         };
