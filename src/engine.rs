@@ -770,7 +770,8 @@ pub struct Engine<'a> {
     stranded_by: Vec<Option<consolidate::StrandedBy>>,
     /// Nodes changed since the first-fit index was last brought up to date.
     fit_changed: Vec<usize>,
-    /// The (pass order version, view) of the last full build of the first-fit index.
+    /// The (pass order version, view) the first-fit index was last built or reordered for;
+    /// `None` until the next full build (also after too many changes piled up).
     fit_basis: Option<(u64, usize)>,
     /// Counts the changes to the pass order.
     order_version: u64,

@@ -8,9 +8,17 @@
 //! replay the scheduler's placements for every candidate without walking every node. The
 //! requests of pods without tolerations (pods come in few shapes) get exact pruning: each tree
 //! node keeps a bit per such request, set when some leaf below holds it, so a query goes
-//! straight down to its first fit, or stops at the root.
+//! straight down to its first fit, or stops at the root; per-shape counts of the leaves that
+//! hold each request (all, outside their window, and of those the initialized ones) answer
+//! "does any other node hold this pod" without a walk.
 //!
-//! Owns: the tree and its undo log. May not: decide anything; the caller replays and judges.
+//! The index lives across passes: the engine marks the nodes it changes, and the next pass
+//! updates those leaves in place (same pass order) or rebuilds the tree from the kept leaves
+//! and the changed ones (new order); a full build happens only when the NodePool view changes
+//! or too many changes piled up. Debug builds check every kept leaf against the node.
+//!
+//! Owns: the tree, the leaves, the shape bits and counts, and the undo log. May not: decide
+//! anything; the caller replays and judges.
 
 use crate::model::{Taint, Toleration, untolerated};
 use crate::resources::Resources;
@@ -79,7 +87,7 @@ struct Logged {
     shapes: usize,
 }
 
-/// The index of one consolidation pass (valid while the cluster state and time are unchanged).
+/// The first-fit index of a consolidation pass (its `key` says for which state and time).
 #[derive(Debug, Default)]
 pub struct FitIndex {
     /// (state version, layout version, time) the index was built for.
