@@ -727,6 +727,33 @@ mod tests {
         r
     }
 
+    /// Node `i` with free (cpu, memory, pods), a window ending at `until` and readiness, as
+    /// a leaf at time `now`.
+    fn node_leaf(
+        i: usize,
+        (c, m, p, until, initialized): (i64, i64, i64, u64, bool),
+        now: u64,
+    ) -> Leaf {
+        Leaf {
+            node: i,
+            free: res(c, m, p),
+            taints: Vec::new(),
+            cooling: now < until,
+            cool_until: until,
+            initialized,
+            excluded: false,
+        }
+    }
+
+    /// Asks `ix` about every query once (as a moved pod), so each gets a shape bit.
+    fn ask(ix: &mut FitIndex, queries: &[(i64, i64, i64)]) {
+        for (c, m, p) in queries {
+            let r = res(*c, *m, *p);
+            let id = ix.intern(&r);
+            ix.first_fit(id, &r, &[], true);
+        }
+    }
+
     /// The linear first fit the scheduler performs.
     fn linear(leaves: &[Leaf], req: &Resources, moving: bool) -> Option<usize> {
         leaves
@@ -839,23 +866,11 @@ mod tests {
             queries in prop::collection::vec((0i64..6, 0i64..6, 0i64..3), 1..12),
             now in 0u64..20,
         ) {
-            let leaf = |i: usize, (c, m, p, until, initialized): (i64, i64, i64, u64, bool), now: u64| Leaf {
-                node: i,
-                free: res(c, m, p),
-                taints: Vec::new(),
-                cooling: now < until,
-                cool_until: until,
-                initialized,
-                excluded: false,
-            };
+            let leaf = node_leaf;
             let first: Vec<Leaf> = nodes.iter().enumerate().map(|(i, n)| leaf(i, *n, 0)).collect();
             let mut ix = FitIndex::default();
             ix.build((0, 0, 0), first.clone());
-            for (c, m, p) in &queries {
-                let r = res(*c, *m, *p);
-                let id = ix.intern(&r);
-                ix.first_fit(id, &r, &[], true);
-            }
+            ask(&mut ix, &queries);
             // The new order: kept nodes (some changed), then new ones, rotated.
             let mut order: Vec<usize> = (0..nodes.len()).filter(|i| keep[*i]).collect();
             order.extend(nodes.len()..nodes.len() + added.len());
@@ -912,31 +927,18 @@ mod tests {
             queries in prop::collection::vec((0i64..6, 0i64..6, 0i64..3), 1..12),
             now in 0u64..20,
         ) {
-            let leaf = |i: usize, c: i64, m: i64, p: i64, until: u64, initialized: bool, now: u64| Leaf {
-                node: i,
-                free: res(c, m, p),
-                taints: Vec::new(),
-                cooling: now < until,
-                cool_until: until,
-                initialized,
-                excluded: false,
-            };
             let mut leaves: Vec<Leaf> = nodes
                 .iter()
                 .enumerate()
-                .map(|(i, (c, m, p, u, r))| leaf(i, *c, *m, *p, *u, *r, 0))
+                .map(|(i, n)| node_leaf(i, *n, 0))
                 .collect();
             let mut ix = FitIndex::default();
             ix.build((0, 0, 0), leaves.clone());
             // Shapes asked before the update keep their bits through it.
-            for (c, m, p) in &queries {
-                let r = res(*c, *m, *p);
-                let id = ix.intern(&r);
-                ix.first_fit(id, &r, &[], true);
-            }
+            ask(&mut ix, &queries);
             for (k, c, m, p, u, r) in &changes {
                 let k = k % leaves.len();
-                leaves[k] = leaf(k, *c, *m, *p, *u, *r, 0);
+                leaves[k] = node_leaf(k, (*c, *m, *p, *u, *r), 0);
                 ix.update_leaf(k, leaves[k].clone());
             }
             ix.advance((1, 0, 0), now);
