@@ -1691,6 +1691,10 @@ impl<'a> Engine<'a> {
                 self.share_daemons(idx, &running);
                 self.summary.nodes_launched += 1;
                 self.order_insert(idx, false);
+                // A NodeClaim with a provider ID enters cluster state as a new state node: the
+                // "already consolidated" memos no longer hold (core: state/cluster.go,
+                // triggerConsolidationOnChange on an empty state node).
+                self.state_version += 1;
                 self.count_alive(idx, false);
                 self.alive_nodes += 1;
                 self.summary.nodes_peak = self.summary.nodes_peak.max(self.alive_nodes);
@@ -2274,6 +2278,9 @@ impl<'a> Engine<'a> {
             .entry(reason.to_string())
             .or_insert(0) += 1;
         self.reindex(idx);
+        // The NodeClaim and its Node leave cluster state (core: state/cluster.go,
+        // cleanupNodeClaim / cleanupNode mark the cluster unconsolidated).
+        self.state_version += 1;
     }
 
     /// Whether evicting `pid` now would violate a PodDisruptionBudget (the Eviction API's 429):

@@ -264,7 +264,7 @@ fn a_pricier_nodepool_fails_and_the_verdict_names_the_figure() {
     );
     assert_eq!(verdict("pending latency p99").as_deref(), Some("pass"));
     assert!(
-        o.stdout.contains("- total cost: $1.6008 -> $2.0715"),
+        o.stdout.contains("- total cost: $1.5907 -> $2.0525"),
         "the failure line gives both values\n{}",
         o.stdout
     );
@@ -296,7 +296,7 @@ fn a_pricier_nodepool_fails_and_the_verdict_names_the_figure() {
     assert!(
         xml[pos..]
             .trim_start_matches("name=\"total cost\"")
-            .starts_with(">\n      <failure message=\"total cost: $1.6008 -&gt; $2.0715"),
+            .starts_with(">\n      <failure message=\"total cost: $1.5907 -&gt; $2.0525"),
         "{xml}"
     );
 }
@@ -318,7 +318,7 @@ fn flags_override_the_scenario_check_section() {
     let o = karpsim(fx.path(), &args);
     assert_eq!(o.code, Some(0), "{}", o.describe());
     assert!(
-        o.stdout.contains("| +50% (up to +$0.8004) | pass |"),
+        o.stdout.contains("| +50% (up to +$0.7954) | pass |"),
         "{}",
         o.stdout
     );

@@ -612,6 +612,67 @@ fn when_empty_leaves_underused_nodes_alone() {
     assert_eq!(s.terminated_by_reason["underutilized"], 0);
 }
 
+/// A node whose only pod fits on a node still launching: the scheduling simulation of
+/// removing it fails while that node is not initialized (the pod would land there), so it is
+/// consolidated only once the other node is Ready. Returns the (first node, second node).
+fn consolidate_onto_a_launching_node(
+    precheck: bool,
+) -> (karpsim::engine::NodeRecord, karpsim::engine::NodeRecord) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("np.yaml"),
+        format!(
+            "{NODECLASS}---\n{}",
+            consolidation_pool(
+                "on-demand",
+                "    consolidationPolicy: WhenEmptyOrUnderutilized\n    consolidateAfter: 0s"
+            )
+        ),
+    )
+    .unwrap();
+    // A small pod first (an m5.large), then at 10 min a 2-cpu pod (an m5.xlarge, with room
+    // left for the small one), both running past the end.
+    std::fs::write(
+        dir.path().join("trace.csv"),
+        "arrival,duration,cpu,memory\n0,,250m,256Mi\n600,,2,1Gi\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "name: uninitialized\nduration: 1h\nnodepools: np.yaml\nworkload: {pods: trace.csv}\nkarpenter: {launch_latency: {distribution: constant, median: 3m}}\n",
+    )
+    .unwrap();
+    let p = prepare(&path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
+    let mut setup = p.compiled.setup.clone();
+    setup.consolidation_precheck = precheck;
+    let (_, rec) = simulate_in_memory(&p, &setup).unwrap();
+    assert_eq!(rec.nodes.len(), 2, "{:?}", rec.nodes);
+    (rec.nodes[0].clone(), rec.nodes[1].clone())
+}
+
+// karpenter: pkg/controllers/disruption/helpers.go SimulateScheduling — a reschedulable pod
+// that lands on an uninitialized existing node is a scheduling error (design: disruption.md
+// §5.1 post-check); the first-fit replay and the full simulation agree.
+#[test]
+fn a_pod_may_not_move_to_a_node_that_is_not_initialized() {
+    for precheck in [true, false] {
+        let (small, big) = consolidate_onto_a_launching_node(precheck);
+        assert_eq!(small.instance_type, "m5.large");
+        assert_eq!(big.instance_type, "m5.xlarge");
+        let ready = big.ready_ms.unwrap();
+        // The big node launched at 10 min and stayed uninitialized for 3 minutes, while the
+        // disruption loop polled every 10 s with the small node consolidatable.
+        assert!(ready >= 780_000, "ready at {ready} ms");
+        assert_eq!(small.termination_reason.as_deref(), Some("underutilized"));
+        let gone = small.terminated_ms.unwrap();
+        assert!(
+            gone > ready,
+            "precheck {precheck}: the small node went at {gone} ms, its pod's destination was Ready at {ready} ms"
+        );
+    }
+}
+
 /// Runs `path` with the consolidation pre-check on and off and returns both outcomes.
 fn run_with_and_without_precheck(path: &Path) -> [(RunSummary, MemoryRecorder); 2] {
     let p = prepare(path).unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
