@@ -351,24 +351,30 @@ pub struct Prepared {
     pub compiled: Compiled,
 }
 
+/// The catalog a scenario names: the embedded one, shared, unless `catalog:` points at files.
+pub fn load_catalog(
+    cp: &config::scenario::CatalogPaths,
+) -> Result<std::borrow::Cow<'static, Catalog>, Vec<String>> {
+    if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
+        Ok(std::borrow::Cow::Borrowed(
+            Catalog::embedded().map_err(|e| vec![e.to_string()])?,
+        ))
+    } else {
+        Catalog::from_files(
+            cp.instance_types.as_deref(),
+            cp.on_demand_prices.as_deref(),
+            cp.spot.as_deref(),
+        )
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| vec![e.to_string()])
+    }
+}
+
 /// Loads, validates and lowers a scenario. Errors are printable lines.
 pub fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
     let loaded = config::load_scenario(path)
         .map_err(|e| e.0.iter().map(|x| x.to_string()).collect::<Vec<_>>())?;
-    let cp = &loaded.scenario.catalog;
-    let catalog: std::borrow::Cow<'static, Catalog> =
-        if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
-            std::borrow::Cow::Borrowed(Catalog::embedded().map_err(|e| vec![e.to_string()])?)
-        } else {
-            std::borrow::Cow::Owned(
-                Catalog::from_files(
-                    cp.instance_types.as_deref(),
-                    cp.on_demand_prices.as_deref(),
-                    cp.spot.as_deref(),
-                )
-                .map_err(|e| vec![e.to_string()])?,
-            )
-        };
+    let catalog = load_catalog(&loaded.scenario.catalog)?;
     let compiled = compile::compile(&loaded, &catalog).map_err(|errs| {
         // Lowering problems are about scenario fields: point at them in the scenario file.
         let pos = std::fs::read_to_string(path).ok().and_then(|text| {

@@ -557,17 +557,8 @@ pub fn prepare_point(
     let cp = &loaded.scenario.catalog;
     let catalog: Cow<'static, Catalog> = if *cp == base.loaded.scenario.catalog {
         base.catalog.clone()
-    } else if cp.instance_types.is_none() && cp.on_demand_prices.is_none() && cp.spot.is_none() {
-        Cow::Borrowed(Catalog::embedded().map_err(|e| vec![e.to_string()])?)
     } else {
-        Cow::Owned(
-            Catalog::from_files(
-                cp.instance_types.as_deref(),
-                cp.on_demand_prices.as_deref(),
-                cp.spot.as_deref(),
-            )
-            .map_err(|e| vec![e.to_string()])?,
-        )
+        crate::cli::load_catalog(cp)?
     };
     let compiled = compile::compile(&loaded, &catalog).map_err(|errs| {
         errs.iter()
